@@ -1,0 +1,41 @@
+# A thin wrapper: the real build is meson (see README.md). Every target is idempotent.
+
+BUILD        ?= build
+BENCH_ARGS   ?=
+FUZZ_SECONDS ?= 60
+MESON        ?= meson
+
+.PHONY: all deps build test demo bench fuzz format install clean
+
+all: build
+
+deps:
+	scripts/deps
+
+build:
+	@if [ ! -f $(BUILD)/build.ninja ]; then $(MESON) setup $(BUILD); fi
+	$(MESON) compile -C $(BUILD)
+
+test: deps
+	scripts/run-tests
+
+demo: deps build
+	$(BUILD)/psyne/tools/psyne-demo
+
+bench: deps
+	@if [ ! -f $(BUILD)/build.ninja ]; then $(MESON) setup $(BUILD) -Dbench=enabled; \
+	else $(MESON) configure $(BUILD) -Dbench=enabled; fi
+	$(MESON) compile -C $(BUILD)
+	$(BUILD)/psyne/bench/psyne-bench $(BENCH_ARGS)
+
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz
+
+format:
+	scripts/check-format --fix
+
+install: build
+	$(MESON) install -C $(BUILD)
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz

@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libpsyne: zero-copy messaging over rings of pre-allocated memory.
+ *
+ * A producer reserves space in a channel, writes the message in place and commits it; a
+ * consumer receives a view of the message, reads it in place and releases it. The same
+ * calls work on every transport, chosen by the URI scheme:
+ *
+ *   memory://NAME   channel inside one process (threads)
+ *   ipc://NAME      channel between processes on one machine (shared memory)
+ *
+ * Options follow as a query: `?mode=spsc|mpsc|spmc|mpmc` (default spsc) and
+ * `&capacity=1M` (ring bytes; K, M and G suffixes; rounded up to a power of two; at least
+ * 4K, at most 1G; default 1M). Several producers or consumers each open their own handle
+ * on the same URI. In the spmc and mpmc modes each message goes to exactly one consumer.
+ * A handle becomes a producer on its first reserve or send, and a consumer on its first
+ * receive or recv.
+ *
+ * Joining: the second and later openers of a NAME may leave `mode` and `capacity` out and
+ * get the channel's; naming a different one fails with -EEXIST. NAME is 1 to 48
+ * characters of [A-Za-z0-9._-].
+ *
+ * Timeouts: < 0 waits forever, 0 never waits (-EAGAIN), > 0 waits up to that many
+ * milliseconds (-ETIMEDOUT).
+ *
+ * Every function returns 0 (or a count) on success and a negative errno on failure;
+ * psyne_strerror() gives the text. The codes:
+ *   -EINVAL           bad argument or malformed URI
+ *   -EPROTONOSUPPORT  unknown URI scheme
+ *   -EEXIST           the channel exists with another mode or capacity
+ *   -EBUSY            a second producer on spsc/spmc, or a second consumer on spsc/mpsc
+ *   -EMSGSIZE         the message can never fit (reserve: larger than capacity/2 - 16),
+ *                     or the buffer is too small (recv, which leaves the message queued)
+ *   -EPIPE            every peer on the other side has closed or died and nothing is left
+ *                     to read
+ *   -EAGAIN           timeout 0 and nothing could be done now
+ *   -ETIMEDOUT        the timeout passed
+ *   -EPROTO           the shared segment is corrupt (a record or index out of bounds)
+ *   -ENOMEM, -EMFILE, ... as the system reports them
+ *
+ * Threads: a handle is used by one thread at a time. Different handles on one channel may
+ * be used by different threads or processes at once.
+ *
+ * Crashes: when a process dies (even by SIGKILL) the survivors notice within 100 ms: a
+ * consumer drains what was committed and then gets -EPIPE; space a dead producer had
+ * reserved but not committed is reclaimed; messages a dead consumer had received but not
+ * released are dropped and counted. When the last user of an ipc:// channel exits or is
+ * killed, nothing of it remains on the filesystem.
+ */
+#ifndef PSYNE_H
+#define PSYNE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && defined(PSYNE_BUILDING)
+#define PSYNE_API __attribute__((visibility("default")))
+#else
+#define PSYNE_API
+#endif
+
+#define PSYNE_VERSION_MAJOR 0
+#define PSYNE_VERSION_MINOR 1
+
+/* An open channel; opaque; used by one thread at a time. */
+struct psyne_channel;
+
+/*
+ * A view into channel memory. `data` stays valid until the message is committed or
+ * cancelled (producer) or released (consumer), and until then only.
+ */
+struct psyne_msg {
+	void *data;
+	size_t size;
+	uint32_t type;	  /* caller-defined tag */
+	uint64_t priv[2]; /* the library's; do not touch */
+};
+
+/*
+ * Opens (creating it if needed) the channel named by `uri`. On success *ret_channel is a
+ * new handle the caller owns and must pass to psyne_close().
+ */
+PSYNE_API int psyne_open(const char *uri, struct psyne_channel **ret_channel);
+
+/* Closes a handle; NULL-safe. Messages it reserved and did not commit are cancelled. */
+PSYNE_API void psyne_close(struct psyne_channel *channel);
+
+/*
+ * Reserves `size` bytes for a message and returns a view of them in *ret_msg. The caller
+ * writes the payload in place, then calls psyne_commit() or psyne_cancel(). A handle may
+ * hold several reservations; they are delivered in reservation order.
+ */
+PSYNE_API int psyne_reserve(struct psyne_channel *ch, size_t size, int timeout_ms,
+			    struct psyne_msg *ret_msg);
+
+/* Publishes msg->size bytes (which may be smaller than reserved) and msg->type. */
+PSYNE_API int psyne_commit(struct psyne_channel *ch, struct psyne_msg *msg);
+
+/* Gives a reservation back unpublished. */
+PSYNE_API void psyne_cancel(struct psyne_channel *ch, struct psyne_msg *msg);
+
+/*
+ * Receives the next message as a view into channel memory, valid until psyne_release().
+ * A handle may hold several received messages and release them in any order.
+ */
+PSYNE_API int psyne_receive(struct psyne_channel *ch, int timeout_ms, struct psyne_msg *ret_msg);
+
+/* Hands a received message's memory back to the producers. */
+PSYNE_API void psyne_release(struct psyne_channel *ch, struct psyne_msg *msg);
+
+/* Copying convenience: reserve, copy `size` bytes of `data`, commit. */
+PSYNE_API int psyne_send(struct psyne_channel *ch, const void *data, size_t size, uint32_t type,
+			 int timeout_ms);
+
+/*
+ * Copying convenience: receive into `buf` (capacity `cap`), returning the message size.
+ * -EMSGSIZE when `cap` is too small; the message then stays queued.
+ */
+PSYNE_API int psyne_recv(struct psyne_channel *ch, void *buf, size_t cap, uint32_t *ret_type,
+			 int timeout_ms);
+
+/* The text for a psyne error code (negative or positive errno); never NULL. */
+PSYNE_API const char *psyne_strerror(int err);
+
+/* Counters of one channel as seen through one handle; see psyne_channel_stats(). */
+struct psyne_stats {
+	uint64_t capacity;  /* ring bytes */
+	uint64_t used;	    /* bytes reserved or unreleased right now */
+	uint32_t mode;	    /* 0 spsc, 1 mpsc, 2 spmc, 3 mpmc */
+	uint32_t producers; /* live producers */
+	uint32_t consumers; /* live consumers */
+	uint32_t reserved0;
+	uint64_t messages;  /* messages committed on the channel */
+	uint64_t bytes;	    /* payload bytes committed on the channel */
+	uint64_t dropped;   /* messages lost with a dead consumer */
+	uint64_t reclaimed; /* reservations reclaimed from dead producers */
+	uint64_t reserved1[4];
+};
+
+/* Fills *ret_stats with the channel's counters. */
+PSYNE_API int psyne_channel_stats(struct psyne_channel *ch, struct psyne_stats *ret_stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PSYNE_H */

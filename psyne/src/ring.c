@@ -1,0 +1,984 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ring algorithm, one for all four modes.
+ *
+ * Producers append records at `tail`. With several producers the append (space check,
+ * header write, tail store) runs under `prod_lock`, a spin lock held for a few stores and
+ * never across a wait, so that a consumer which sees tail move also sees the header behind
+ * it. A record is published by the store of COMMITTED into its state word; consumers claim
+ * it (a CAS when there are several), read it in place and mark it RELEASED; whoever
+ * releases moves `head` over the released prefix, which gives the space back.
+ *
+ * The single-producer and single-consumer sides take no lock and no CAS on their cursor:
+ * spsc is lock-free throughout.
+ *
+ * Crashes: every record names its owner by tag (slot and generation). A participant that
+ * dies keeps its slot until a survivor notices (a waiter looks at its peers' pidfds every
+ * PSYNE_CHECK_NS) and reaps it by moving the slot to the next generation. From then on its
+ * tag is stale: a consumer turns a stale RESERVED record into CANCELLED and skips it, and
+ * head moves over a stale CLAIMED record as if it had been released.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/macro.h"
+#include "common/time-util.h"
+#include "ring.h"
+
+#define PSYNE_CHECK_NS (20ull * 1000 * 1000) /* peer liveness cadence while waiting */
+#define PSYNE_SPIN_NS (50ull * 1000)	     /* spin this long before sleeping */
+#define TAG_GEN_BITS 22u
+#define TAG_GEN_MASK ((1u << TAG_GEN_BITS) - 1)
+#define MSG_COOKIE 0x7073796e65000000ull
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+static inline uint32_t slot_state(uint64_t w)
+{
+	return (uint32_t)(w & 3u);
+}
+
+static inline uint32_t slot_gen(uint64_t w)
+{
+	return (uint32_t)(w >> 2) & 0x3fffffffu;
+}
+
+static inline pid_t slot_pid(uint64_t w)
+{
+	return (pid_t)(w >> 32);
+}
+
+static inline uint32_t make_tag(uint32_t slot, uint32_t gen)
+{
+	return slot | (gen & TAG_GEN_MASK) << 6;
+}
+
+static inline uint32_t rec_kind(uint32_t state)
+{
+	return state & 15u;
+}
+
+static inline uint32_t rec_owner(uint32_t state)
+{
+	return state >> 4;
+}
+
+static inline uint32_t rec_state(uint32_t kind, uint32_t tag)
+{
+	return kind | tag << 4;
+}
+
+static inline struct psyne_ring_rec *rec_at(const struct psyne_ring *r, uint64_t pos)
+{
+	return (struct psyne_ring_rec *)(r->data + (pos & r->mask));
+}
+
+static uint64_t msg_cookie(const struct psyne_ring *r)
+{
+	return MSG_COOKIE ^ (uint64_t)(uintptr_t)r;
+}
+
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *timeout,
+		  bool shared)
+{
+	return syscall(SYS_futex, addr, shared ? op : (op | FUTEX_PRIVATE_FLAG), val, timeout, NULL,
+		       0);
+}
+
+static void wake_all(const struct psyne_ring *r, _Atomic uint32_t *seq)
+{
+	atomic_fetch_add(seq, 1);
+	(void)futex(seq, FUTEX_WAKE, INT_MAX, NULL, r->shared); /* nothing to do on failure */
+}
+
+uint64_t psyne__ring_region_size(uint64_t capacity)
+{
+	return PSYNE_RING_DATA_OFFSET + capacity;
+}
+
+const char *psyne__mode_to_string(uint32_t mode)
+{
+	static const char *const names[_PSYNE_MODE_MAX] = {
+		[PSYNE_MODE_SPSC] = "spsc",
+		[PSYNE_MODE_MPSC] = "mpsc",
+		[PSYNE_MODE_SPMC] = "spmc",
+		[PSYNE_MODE_MPMC] = "mpmc",
+	};
+
+	return mode < _PSYNE_MODE_MAX ? names[mode] : NULL;
+}
+
+int psyne__mode_from_string(const char *s)
+{
+	for (uint32_t i = 0; i < _PSYNE_MODE_MAX; i++)
+		if (strcmp(s, psyne__mode_to_string(i)) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
+int psyne__ring_format(void *mem, uint64_t size, const char *name, uint32_t mode, uint64_t capacity)
+{
+	struct psyne_ring_hdr *hdr = mem;
+	size_t n = strlen(name);
+
+	if (mode >= _PSYNE_MODE_MAX || n == 0 || n > PSYNE_RING_NAME_MAX)
+		return -EINVAL;
+	if (capacity < PSYNE_RING_MIN_CAPACITY || capacity > PSYNE_RING_MAX_CAPACITY ||
+	    (capacity & (capacity - 1)) != 0)
+		return -EINVAL;
+	if (size < psyne__ring_region_size(capacity))
+		return -EINVAL;
+
+	*hdr = (struct psyne_ring_hdr){
+		.magic = PSYNE_RING_MAGIC,
+		.version_major = PSYNE_RING_VERSION_MAJOR,
+		.version_minor = PSYNE_RING_VERSION_MINOR,
+		.header_size = PSYNE_RING_DATA_OFFSET,
+		.mode = mode,
+		.capacity = capacity,
+		.region_size = psyne__ring_region_size(capacity),
+		.slots = PSYNE_RING_SLOTS,
+		.slots_offset = PSYNE_RING_SLOTS_OFFSET,
+	};
+	memcpy(hdr->name, name, n);
+	memset((uint8_t *)mem + PSYNE_RING_SLOTS_OFFSET, 0,
+	       PSYNE_RING_SLOTS * sizeof(struct psyne_ring_slot));
+	return 0;
+}
+
+int psyne__ring_check(const void *mem, uint64_t size, const char *name, uint32_t mode,
+		      uint64_t capacity)
+{
+	const struct psyne_ring_hdr *hdr = mem;
+
+	if (!mem || size < PSYNE_RING_DATA_OFFSET)
+		return -EPROTO;
+	if (hdr->magic != PSYNE_RING_MAGIC)
+		return -EPROTO;
+	if (hdr->version_major != PSYNE_RING_VERSION_MAJOR)
+		return -EPROTONOSUPPORT;
+	if (hdr->header_size != PSYNE_RING_DATA_OFFSET || hdr->slots != PSYNE_RING_SLOTS ||
+	    hdr->slots_offset != PSYNE_RING_SLOTS_OFFSET || hdr->mode >= _PSYNE_MODE_MAX)
+		return -EPROTO;
+	if (hdr->capacity < PSYNE_RING_MIN_CAPACITY || hdr->capacity > PSYNE_RING_MAX_CAPACITY ||
+	    (hdr->capacity & (hdr->capacity - 1)) != 0)
+		return -EPROTO;
+	if (hdr->region_size != psyne__ring_region_size(hdr->capacity) || hdr->region_size > size)
+		return -EPROTO;
+	if (!memchr(hdr->name, 0, sizeof(hdr->name)))
+		return -EPROTO;
+	if (name && strcmp(hdr->name, name) != 0)
+		return -EPROTO;
+	if (mode != UINT32_MAX && mode != hdr->mode)
+		return -EEXIST;
+	if (capacity != 0 && capacity != hdr->capacity)
+		return -EEXIST;
+	return 0;
+}
+
+/* The start time of a process in clock ticks since boot (field 22 of /proc/PID/stat). */
+static int proc_start_time(pid_t pid, uint64_t *ret)
+{
+	char path[64], buf[1024];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		n = -errno;
+	(void)close(fd);
+	if (n < 0)
+		return (int)n;
+	buf[n] = 0;
+
+	/* The command name may hold spaces and parentheses: fields start after the last ')'. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -EIO;
+	for (int field = 2; field < 22; field++) {
+		p = strchr(p + 1, ' ');
+		if (!p)
+			return -EIO;
+	}
+	errno = 0;
+	unsigned long long v = strtoull(p + 1, NULL, 10);
+	if (errno != 0)
+		return -errno;
+	*ret = v;
+	return 0;
+}
+
+static bool tag_is_live(const struct psyne_ring *r, uint32_t tag)
+{
+	uint64_t w = atomic_load_explicit(&r->slots[tag & 63u].word, memory_order_acquire);
+
+	return slot_state(w) == PSYNE_SLOT_ACTIVE && (slot_gen(w) & TAG_GEN_MASK) == tag >> 6;
+}
+
+/*
+ * Whether the process behind slot `i` (whose word was `w`) still runs. The pidfd is opened
+ * once per slot word and checked against the recorded start time, so a recycled pid is
+ * never mistaken for the peer.
+ */
+static bool peer_alive(struct psyne_ring *r, uint32_t i, uint64_t w)
+{
+	struct psyne_ring_peer *peer = &r->peers[i];
+	pid_t pid = slot_pid(w);
+
+	if (!r->shared || pid == r->pid)
+		return true;
+
+	if (peer->word != w) {
+		uint64_t start = 0, expected;
+		int fd;
+
+		peer->pidfd = safe_close(peer->pidfd);
+		peer->word = w;
+		fd = (int)syscall(SYS_pidfd_open, pid, 0);
+		if (fd < 0) {
+			if (errno == ESRCH)
+				return false;
+			/* No pidfds (old kernel, seccomp): fall back to signal 0. */
+			return kill(pid, 0) == 0 || errno == EPERM;
+		}
+		expected = atomic_load_explicit(&r->slots[i].start_time, memory_order_acquire);
+		if (expected != 0 && proc_start_time(pid, &start) >= 0 && start != expected) {
+			(void)close(fd);
+			return false;
+		}
+		peer->pidfd = fd;
+	}
+	if (peer->pidfd < 0)
+		return kill(pid, 0) == 0 || errno == EPERM;
+
+	struct pollfd pfd = { .fd = peer->pidfd, .events = POLLIN };
+	return poll(&pfd, 1, 0) == 0;
+}
+
+/*
+ * A consumer died between moving rd over a record and marking the record CLAIMED: mark it
+ * claimed by the dead tag, so that advance_head() drops it like any other dead claim. Not
+ * before rd passed it (nobody owns it then), not after head passed it (it was dealt with).
+ * While it sits in [head, rd) unmarked nobody else touches it, so the CAS cannot meet ABA.
+ */
+static void claim_abandon(struct psyne_ring *r, uint64_t claim, uint32_t tag)
+{
+	struct psyne_ring_hdr *hdr = r->hdr;
+	uint64_t pos = claim - 1, h, rd;
+	uint32_t expected = rec_state(PSYNE_REC_COMMITTED, 0);
+
+	if (claim == 0 || pos % PSYNE_REC_ALIGN != 0)
+		return;
+	h = atomic_load(&hdr->head);
+	rd = atomic_load(&hdr->rd);
+	if (pos < h || pos >= rd || rd - h > r->capacity)
+		return;
+	atomic_compare_exchange_strong(&rec_at(r, pos)->state, &expected,
+				       rec_state(PSYNE_REC_CLAIMED, tag));
+}
+
+/* Moves slot `i` from word `w` to FREE and undoes what its owner held. */
+static void slot_retire(struct psyne_ring *r, uint32_t i, uint64_t w)
+{
+	struct psyne_ring_hdr *hdr = r->hdr;
+	struct psyne_ring_slot *s = &r->slots[i];
+	uint32_t tag = make_tag(i, slot_gen(w));
+	uint64_t free_word = (uint64_t)slot_gen(w) << 2 | PSYNE_SLOT_FREE;
+	uint32_t expected;
+
+	/* Counters first: once the slot is free a newcomer may reset them. */
+	uint64_t messages = atomic_load_explicit(&s->messages, memory_order_relaxed);
+	uint64_t bytes = atomic_load_explicit(&s->bytes, memory_order_relaxed);
+	uint64_t claim = atomic_load(&s->claim);
+	if (!atomic_compare_exchange_strong(&s->word, &w, free_word))
+		return; /* somebody else retired it */
+	atomic_fetch_add_explicit(&hdr->retired_messages, messages, memory_order_relaxed);
+	atomic_fetch_add_explicit(&hdr->retired_bytes, bytes, memory_order_relaxed);
+
+	expected = tag;
+	atomic_compare_exchange_strong(&hdr->sp_owner, &expected, 0);
+	expected = tag;
+	atomic_compare_exchange_strong(&hdr->sc_owner, &expected, 0);
+	expected = tag;
+	atomic_compare_exchange_strong(&hdr->prod_lock, &expected, 0);
+
+	claim_abandon(r, claim, tag);
+
+	atomic_fetch_add(&hdr->epoch, 1);
+	wake_all(r, &hdr->data_seq);
+	wake_all(r, &hdr->space_seq);
+}
+
+/*
+ * Looks at the other participants: with `check_alive`, reaps the dead ones; then notes
+ * whether the producers or consumers that were ever there are all gone.
+ */
+static void update_peers(struct psyne_ring *r, bool check_alive)
+{
+	struct psyne_ring_hdr *hdr = r->hdr;
+	uint32_t epoch = atomic_load_explicit(&hdr->epoch, memory_order_acquire);
+	uint32_t roles = 0, ever;
+
+	for (uint32_t i = 0; i < PSYNE_RING_SLOTS; i++) {
+		uint64_t w = atomic_load_explicit(&r->slots[i].word, memory_order_acquire);
+
+		if (slot_state(w) != PSYNE_SLOT_ACTIVE)
+			continue;
+		if (check_alive && i != r->slot && !peer_alive(r, i, w)) {
+			slot_retire(r, i, w);
+			continue;
+		}
+		roles |= atomic_load_explicit(&r->slots[i].role, memory_order_acquire);
+	}
+	ever = atomic_load_explicit(&hdr->ever, memory_order_acquire);
+
+	/* A handle on both sides (memory:// loopback) is its own peer: never gone. */
+	r->peers_gone = false;
+	if ((r->role & PSYNE_ROLE_CONSUMER) && (ever & PSYNE_ROLE_PRODUCER) &&
+	    !(roles & PSYNE_ROLE_PRODUCER))
+		r->peers_gone = true;
+	if ((r->role & PSYNE_ROLE_PRODUCER) && (ever & PSYNE_ROLE_CONSUMER) &&
+	    !(roles & PSYNE_ROLE_CONSUMER))
+		r->peers_gone = true;
+	r->epoch = epoch;
+	if (check_alive)
+		r->next_check_ns = now_nsec(CLOCK_MONOTONIC) + PSYNE_CHECK_NS;
+}
+
+/* Cheap per-call look: only when membership changed since we last looked. */
+static inline void refresh_peers(struct psyne_ring *r)
+{
+	if (atomic_load_explicit(&r->hdr->epoch, memory_order_acquire) != r->epoch)
+		update_peers(r, false);
+}
+
+static int take_single(struct psyne_ring *r, _Atomic uint32_t *owner)
+{
+	for (;;) {
+		uint32_t cur = atomic_load(owner);
+
+		if (cur == r->tag)
+			return 0;
+		if (cur != 0 && tag_is_live(r, cur)) {
+			uint32_t i = cur & 63u;
+			uint64_t w = atomic_load(&r->slots[i].word);
+
+			if (peer_alive(r, i, w))
+				return -EBUSY;
+			slot_retire(r, i, w);
+			continue;
+		}
+		if (atomic_compare_exchange_strong(owner, &cur, r->tag))
+			return 0;
+	}
+}
+
+static int take_role(struct psyne_ring *r, uint32_t role)
+{
+	struct psyne_ring_hdr *hdr = r->hdr;
+	int ret = 0;
+
+	if (r->role & role)
+		return 0;
+	if (role == PSYNE_ROLE_PRODUCER && !r->multi_producer)
+		ret = take_single(r, &hdr->sp_owner);
+	else if (role == PSYNE_ROLE_CONSUMER && !r->multi_consumer)
+		ret = take_single(r, &hdr->sc_owner);
+	if (ret < 0)
+		return ret;
+
+	atomic_fetch_or(&r->slots[r->slot].role, role);
+	atomic_fetch_or(&hdr->ever, role);
+	atomic_fetch_add(&hdr->epoch, 1);
+	r->role |= role;
+	update_peers(r, false);
+	return 0;
+}
+
+int psyne__ring_join(struct psyne_ring *r, void *mem, uint64_t size, bool shared)
+{
+	struct psyne_ring_hdr *hdr = mem;
+	uint64_t start = 0;
+	pid_t pid = getpid();
+
+	if (!r || !mem)
+		return -EINVAL;
+
+	*r = (struct psyne_ring){
+		.hdr = hdr,
+		.slots = (struct psyne_ring_slot *)((uint8_t *)mem + PSYNE_RING_SLOTS_OFFSET),
+		.data = (uint8_t *)mem + PSYNE_RING_DATA_OFFSET,
+		.capacity = hdr->capacity,
+		.mask = hdr->capacity - 1,
+		.mode = hdr->mode,
+		.shared = shared,
+		.multi_producer = hdr->mode == PSYNE_MODE_MPSC || hdr->mode == PSYNE_MODE_MPMC,
+		.multi_consumer = hdr->mode == PSYNE_MODE_SPMC || hdr->mode == PSYNE_MODE_MPMC,
+		.pid = pid,
+	};
+	for (uint32_t i = 0; i < PSYNE_RING_SLOTS; i++)
+		r->peers[i].pidfd = -EBADF;
+	if (shared)
+		(void)proc_start_time(pid, &start); /* 0 means "unknown": pid alone is trusted */
+
+	for (uint32_t i = 0; i < PSYNE_RING_SLOTS; i++) {
+		struct psyne_ring_slot *s = &r->slots[i];
+		uint64_t w = atomic_load(&s->word);
+		uint32_t gen;
+
+		if (slot_state(w) != PSYNE_SLOT_FREE)
+			continue;
+		gen = (slot_gen(w) + 1) & 0x3fffffffu;
+		if ((gen & TAG_GEN_MASK) == 0)
+			gen++; /* a tag of 0 means "nobody" */
+		uint64_t nw = (uint64_t)(uint32_t)pid << 32 | (uint64_t)gen << 2 |
+			      PSYNE_SLOT_ACTIVE;
+		if (!atomic_compare_exchange_strong(&s->word, &w, nw))
+			continue;
+
+		atomic_store_explicit(&s->role, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->messages, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->bytes, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->claim, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->start_time, start, memory_order_release);
+		r->slot = i;
+		r->word = nw;
+		r->tag = make_tag(i, gen);
+		atomic_fetch_add(&hdr->epoch, 1);
+		update_peers(r, false);
+		return 0;
+	}
+	return -EUSERS;
+}
+
+void psyne__ring_leave(struct psyne_ring *r)
+{
+	if (!r || !r->hdr)
+		return;
+	slot_retire(r, r->slot, r->word);
+	for (uint32_t i = 0; i < PSYNE_RING_SLOTS; i++)
+		r->peers[i].pidfd = safe_close(r->peers[i].pidfd);
+	r->hdr = NULL;
+}
+
+/*
+ * Sleeps until `seq` moves, `deadline` passes or the next liveness check is due. Returns
+ * -ETIMEDOUT once the deadline has passed.
+ */
+static int ring_sleep(struct psyne_ring *r, _Atomic uint32_t *seq, uint32_t seen, uint64_t deadline)
+{
+	uint64_t now = now_nsec(CLOCK_MONOTONIC), until = deadline;
+	struct timespec ts, *tsp = NULL;
+
+	if (now >= deadline)
+		return -ETIMEDOUT;
+	/* Only a peer in another process can die unseen; in-process peers leave by close. */
+	if (r->shared && r->next_check_ns < until)
+		until = r->next_check_ns;
+	if (until != UINT64_MAX) {
+		ts = timespec_from_nsec(until > now ? until - now : 0);
+		tsp = &ts;
+	}
+	(void)futex(seq, FUTEX_WAIT, seen, tsp, r->shared); /* EAGAIN, EINTR, ETIMEDOUT: recheck */
+	return 0;
+}
+
+/*
+ * Runs `try` until it stops saying -EAGAIN: first spinning, then sleeping on the futex
+ * `seq`, announcing the sleep in `waiters` so that the other side knows to wake us.
+ */
+static int ring_wait(struct psyne_ring *r, _Atomic uint32_t *seq, _Atomic uint32_t *waiters,
+		     int (*try)(struct psyne_ring *r, void *ctx), void *ctx, int timeout_ms)
+{
+	uint64_t deadline, spin_end, now;
+	int ret;
+
+	ret = try(r, ctx);
+	if (ret != -EAGAIN)
+		return ret;
+
+	now = now_nsec(CLOCK_MONOTONIC);
+	if (r->shared && now >= r->next_check_ns) {
+		update_peers(r, true);
+		ret = try(r, ctx);
+		if (ret != -EAGAIN)
+			return ret;
+	}
+	if (timeout_ms == 0)
+		return -EAGAIN;
+
+	deadline = deadline_from_timeout_ms(timeout_ms);
+	spin_end = now + PSYNE_SPIN_NS;
+	for (unsigned i = 1;; i++) {
+		cpu_relax();
+		ret = try(r, ctx);
+		if (ret != -EAGAIN)
+			return ret;
+		if ((i & 63) == 0 && now_nsec(CLOCK_MONOTONIC) >= MIN(spin_end, deadline))
+			break;
+	}
+
+	for (;;) {
+		uint32_t seen;
+
+		if (r->shared && now_nsec(CLOCK_MONOTONIC) >= r->next_check_ns)
+			update_peers(r, true);
+
+		atomic_fetch_add(waiters, 1);
+		seen = atomic_load(seq);
+		ret = try(r, ctx);
+		if (ret != -EAGAIN) {
+			atomic_fetch_sub(waiters, 1);
+			return ret;
+		}
+		ret = ring_sleep(r, seq, seen, deadline);
+		atomic_fetch_sub(waiters, 1);
+		if (ret < 0)
+			return ret;
+		ret = try(r, ctx);
+		if (ret != -EAGAIN)
+			return ret;
+	}
+}
+
+/* Checks a record header at `pos` below `limit`; returns its length or -EPROTO. */
+static int64_t rec_len(const struct psyne_ring *r, uint64_t pos, uint32_t kind, uint64_t limit)
+{
+	uint32_t len = atomic_load_explicit(&rec_at(r, pos)->len, memory_order_relaxed);
+	uint64_t off = pos & r->mask;
+
+	if (len < PSYNE_REC_HDR || len % PSYNE_REC_ALIGN != 0 || off + len > r->capacity ||
+	    len > limit - pos)
+		return -EPROTO;
+	if (kind == PSYNE_REC_WRAP ? off + len != r->capacity : len > r->capacity / 2)
+		return -EPROTO;
+	return len;
+}
+
+/*
+ * Moves head over the released prefix of [head, rd); wakes producers if space came free.
+ * Records in that range are owned: WRAP and CANCELLED ones by a consumer that skipped them,
+ * COMMITTED ones by a consumer between its rd CAS and its CLAIMED store. Several threads run
+ * this at once, so every snapshot is checked against head before it is acted on.
+ */
+static void advance_head(struct psyne_ring *r)
+{
+	struct psyne_ring_hdr *hdr = r->hdr;
+	bool freed = false;
+
+	for (;;) {
+		uint64_t h = atomic_load(&hdr->head);
+		uint64_t rd = atomic_load(&hdr->rd);
+		struct psyne_ring_rec *rec;
+		uint32_t st, kind;
+		int64_t len;
+
+		if (h >= rd || rd - h > r->capacity || h % PSYNE_REC_ALIGN != 0)
+			break; /* empty, or corrupt: leave it to the next reader to report */
+		rec = rec_at(r, h);
+		st = atomic_load(&rec->state);
+		kind = rec_kind(st);
+		len = rec_len(r, h, kind, rd);
+		if (atomic_load(&hdr->head) != h)
+			continue; /* another thread moved it: the snapshot may be stale */
+		if (len < 0)
+			break;
+
+		if (kind == PSYNE_REC_CLAIMED && !tag_is_live(r, rec_owner(st))) {
+			/* Its consumer died holding it: the message is lost, the space is not. */
+			if (atomic_compare_exchange_strong(&rec->state, &st,
+							   rec_state(PSYNE_REC_RELEASED, 0)))
+				atomic_fetch_add_explicit(&hdr->dropped, 1, memory_order_relaxed);
+			continue;
+		}
+		if (kind != PSYNE_REC_RELEASED && kind != PSYNE_REC_WRAP &&
+		    kind != PSYNE_REC_CANCELLED)
+			break;
+		if (atomic_compare_exchange_strong(&hdr->head, &h, h + (uint64_t)len))
+			freed = true;
+	}
+	if (freed && atomic_load(&hdr->space_waiters) > 0)
+		wake_all(r, &hdr->space_seq);
+}
+
+static void lock_producers(struct psyne_ring *r)
+{
+	_Atomic uint32_t *lock = &r->hdr->prod_lock;
+
+	for (unsigned i = 1;; i++) {
+		uint32_t cur = 0;
+
+		if (atomic_compare_exchange_weak_explicit(lock, &cur, r->tag, memory_order_acquire,
+							  memory_order_relaxed))
+			return;
+		if (cur == 0) {
+			cpu_relax();
+			continue;
+		}
+		/* The holder is preempted, or dead and reaped: the lock is never held longer. */
+		if (!tag_is_live(r, cur)) {
+			atomic_compare_exchange_strong(lock, &cur, 0);
+			continue;
+		}
+		if ((i & 1023) == 0) {
+			if (r->shared && now_nsec(CLOCK_MONOTONIC) >= r->next_check_ns)
+				update_peers(r, true);
+			sched_yield();
+		} else
+			cpu_relax();
+	}
+}
+
+static void unlock_producers(struct psyne_ring *r)
+{
+	atomic_store_explicit(&r->hdr->prod_lock, 0, memory_order_release);
+}
+
+struct reserve_ctx {
+	uint64_t need;
+	size_t size;
+	struct psyne_msg *msg;
+};
+
+static int try_reserve_locked(struct psyne_ring *r, struct reserve_ctx *c)
+{
+	struct psyne_ring_hdr *hdr = r->hdr;
+	uint64_t t = atomic_load_explicit(&hdr->tail, memory_order_relaxed);
+	uint64_t off = t & r->mask, wrap = 0, total;
+	struct psyne_ring_rec *rec;
+
+	if (t % PSYNE_REC_ALIGN != 0)
+		return -EPROTO;
+	if (off + c->need > r->capacity)
+		wrap = r->capacity - off;
+	total = wrap + c->need;
+
+	if (t - r->head_cache + total > r->capacity) {
+		uint64_t h = atomic_load(&hdr->head);
+
+		if (h > t || t - h > r->capacity)
+			return -EPROTO;
+		r->head_cache = h;
+		if (t - h + total > r->capacity) {
+			advance_head(r); /* a dead consumer's claim may be all that blocks it */
+			return -EAGAIN;
+		}
+	}
+
+	if (wrap > 0) {
+		rec = rec_at(r, t);
+		atomic_store_explicit(&rec->len, (uint32_t)wrap, memory_order_relaxed);
+		atomic_store_explicit(&rec->state, rec_state(PSYNE_REC_WRAP, 0),
+				      memory_order_relaxed);
+	}
+	rec = rec_at(r, t + wrap);
+	atomic_store_explicit(&rec->len, (uint32_t)c->need, memory_order_relaxed);
+	atomic_store_explicit(&rec->size, (uint32_t)c->size, memory_order_relaxed);
+	atomic_store_explicit(&rec->type, 0, memory_order_relaxed);
+	atomic_store_explicit(&rec->state, rec_state(PSYNE_REC_RESERVED, r->tag),
+			      memory_order_relaxed);
+	atomic_store_explicit(&hdr->tail, t + total, memory_order_release);
+
+	*c->msg = (struct psyne_msg){
+		.data = rec + 1,
+		.size = c->size,
+		.priv = { t + wrap, msg_cookie(r) },
+	};
+	return 0;
+}
+
+static int try_reserve(struct psyne_ring *r, void *ctx)
+{
+	int ret;
+
+	refresh_peers(r);
+	if (r->peers_gone)
+		return -EPIPE;
+	if (!r->multi_producer)
+		return try_reserve_locked(r, ctx);
+	lock_producers(r);
+	ret = try_reserve_locked(r, ctx);
+	unlock_producers(r);
+	return ret;
+}
+
+int psyne__ring_reserve(struct psyne_ring *r, size_t size, int timeout_ms,
+			struct psyne_msg *ret_msg)
+{
+	struct psyne_msg msg;
+	struct reserve_ctx c = { .size = size, .msg = &msg };
+	int ret;
+
+	if (size > r->capacity / 2 - PSYNE_REC_HDR)
+		return -EMSGSIZE;
+	c.need = ALIGN_TO(PSYNE_REC_HDR + size, PSYNE_REC_ALIGN);
+
+	ret = take_role(r, PSYNE_ROLE_PRODUCER);
+	if (ret < 0)
+		return ret;
+	ret = ring_wait(r, &r->hdr->space_seq, &r->hdr->space_waiters, try_reserve, &c, timeout_ms);
+	if (ret < 0)
+		return ret;
+	*ret_msg = msg;
+	return 0;
+}
+
+/* The record a producer's message refers to, if it is still that producer's reservation. */
+static struct psyne_ring_rec *own_reservation(struct psyne_ring *r, const struct psyne_msg *msg)
+{
+	struct psyne_ring_rec *rec;
+
+	if (!msg || msg->priv[1] != msg_cookie(r) || msg->priv[0] % PSYNE_REC_ALIGN != 0)
+		return NULL;
+	rec = rec_at(r, msg->priv[0]);
+	if (atomic_load_explicit(&rec->state, memory_order_relaxed) !=
+	    rec_state(PSYNE_REC_RESERVED, r->tag))
+		return NULL;
+	return rec;
+}
+
+static void publish(struct psyne_ring *r, struct psyne_ring_rec *rec, uint32_t kind)
+{
+	/* seq_cst store then load: pairs with the consumer's waiters++ then state load. */
+	atomic_store(&rec->state, rec_state(kind, 0));
+	if (atomic_load(&r->hdr->data_waiters) > 0)
+		wake_all(r, &r->hdr->data_seq);
+}
+
+int psyne__ring_commit(struct psyne_ring *r, struct psyne_msg *msg)
+{
+	struct psyne_ring_rec *rec = own_reservation(r, msg);
+	struct psyne_ring_slot *s = &r->slots[r->slot];
+
+	if (!rec)
+		return -EINVAL;
+	if (msg->size > atomic_load_explicit(&rec->size, memory_order_relaxed))
+		return -EINVAL; /* it may shrink, never grow */
+
+	atomic_store_explicit(&rec->size, (uint32_t)msg->size, memory_order_relaxed);
+	atomic_store_explicit(&rec->type, msg->type, memory_order_relaxed);
+	publish(r, rec, PSYNE_REC_COMMITTED);
+
+	r->messages++;
+	r->bytes += msg->size;
+	atomic_store_explicit(&s->messages, r->messages, memory_order_relaxed);
+	atomic_store_explicit(&s->bytes, r->bytes, memory_order_relaxed);
+	msg->priv[1] = 0;
+	return 0;
+}
+
+void psyne__ring_cancel(struct psyne_ring *r, struct psyne_msg *msg)
+{
+	struct psyne_ring_rec *rec = own_reservation(r, msg);
+
+	if (!rec)
+		return;
+	publish(r, rec, PSYNE_REC_CANCELLED);
+	msg->priv[1] = 0;
+}
+
+struct receive_ctx {
+	size_t max_size;
+	struct psyne_msg *msg;
+};
+
+/* Moves rd from `from` past a record of `len` bytes; false if another consumer did. */
+static bool move_rd(struct psyne_ring *r, uint64_t from, uint64_t len)
+{
+	if (r->multi_consumer)
+		return atomic_compare_exchange_strong(&r->hdr->rd, &from, from + len);
+	atomic_store_explicit(&r->hdr->rd, from + len, memory_order_release);
+	return true;
+}
+
+/*
+ * Takes the committed record at `pos`. With several consumers the claim is the CAS of rd,
+ * a 64-bit position that never repeats, so a stale view cannot win it; the slot's `claim`
+ * field tells a reaper about a consumer that dies before marking the record CLAIMED.
+ */
+static bool claim(struct psyne_ring *r, struct psyne_ring_rec *rec, uint64_t pos, uint64_t len)
+{
+	uint32_t mine = rec_state(PSYNE_REC_CLAIMED, r->tag);
+
+	if (!r->multi_consumer) {
+		atomic_store_explicit(&rec->state, mine, memory_order_relaxed);
+		move_rd(r, pos, len);
+		return true;
+	}
+	_Atomic uint64_t *intent = &r->slots[r->slot].claim;
+	atomic_store(intent, pos + 1);
+	bool won = move_rd(r, pos, len);
+	if (won)
+		atomic_store(&rec->state, mine);
+	atomic_store(intent, 0);
+	return won;
+}
+
+static int try_receive(struct psyne_ring *r, void *ctx)
+{
+	struct receive_ctx *c = ctx;
+	struct psyne_ring_hdr *hdr = r->hdr;
+
+	refresh_peers(r);
+	/* Bounded: every pass moves rd forward, and rd cannot pass tail. */
+	for (;;) {
+		uint64_t pos = atomic_load_explicit(&hdr->rd, memory_order_acquire);
+		struct psyne_ring_rec *rec;
+		uint32_t st, kind, size;
+		int64_t len;
+
+		if (pos >= r->tail_cache) {
+			uint64_t t = atomic_load_explicit(&hdr->tail, memory_order_acquire);
+
+			if (pos > t || t - pos > r->capacity || pos % PSYNE_REC_ALIGN != 0) {
+				if (r->multi_consumer && atomic_load(&hdr->rd) != pos)
+					continue;
+				return -EPROTO;
+			}
+			r->tail_cache = t;
+			if (pos == t)
+				return r->peers_gone ? -EPIPE : -EAGAIN;
+		}
+
+		rec = rec_at(r, pos);
+		st = atomic_load(&rec->state); /* seq_cst: pairs with publish() */
+		kind = rec_kind(st);
+		len = rec_len(r, pos, kind, r->tail_cache);
+		size = atomic_load_explicit(&rec->size, memory_order_relaxed);
+		/* Another consumer may have taken pos and the space been reused since: look again.
+		 */
+		if (r->multi_consumer && atomic_load(&hdr->rd) != pos)
+			continue;
+		if (len < 0)
+			return (int)len;
+
+		switch (kind) {
+		case PSYNE_REC_RESERVED:
+			if (tag_is_live(r, rec_owner(st)))
+				return r->peers_gone ? -EPIPE : -EAGAIN;
+			/* Its producer died before committing: the space comes back. A dead tag
+			 * is never issued again, so this CAS cannot meet ABA. */
+			if (atomic_compare_exchange_strong(&rec->state, &st,
+							   rec_state(PSYNE_REC_CANCELLED, 0)))
+				atomic_fetch_add_explicit(&hdr->reclaimed, 1, memory_order_relaxed);
+			continue;
+
+		case PSYNE_REC_COMMITTED:
+			if (size > (uint64_t)len - PSYNE_REC_HDR)
+				return -EPROTO;
+			if (size > c->max_size)
+				return -EMSGSIZE;
+			if (!claim(r, rec, pos, (uint64_t)len))
+				continue;
+			*c->msg = (struct psyne_msg){
+				.data = rec + 1,
+				.size = size,
+				.type = atomic_load_explicit(&rec->type, memory_order_relaxed),
+				.priv = { pos, msg_cookie(r) },
+			};
+			return 0;
+
+		case PSYNE_REC_WRAP:
+		case PSYNE_REC_CANCELLED:
+			/* Skip records: whoever moves rd over one releases it. */
+			if (!move_rd(r, pos, (uint64_t)len))
+				continue;
+			atomic_store(&rec->state, rec_state(PSYNE_REC_RELEASED, 0));
+			advance_head(r);
+			continue;
+
+		case PSYNE_REC_CLAIMED:
+		case PSYNE_REC_RELEASED:
+			/* A single consumer died between marking it and moving rd: finish that. */
+			move_rd(r, pos, (uint64_t)len);
+			continue;
+
+		default:
+			return -EPROTO;
+		}
+	}
+}
+
+int psyne__ring_receive(struct psyne_ring *r, int timeout_ms, size_t max_size,
+			struct psyne_msg *ret_msg)
+{
+	struct psyne_msg msg;
+	struct receive_ctx c = { .max_size = max_size, .msg = &msg };
+	int ret;
+
+	ret = take_role(r, PSYNE_ROLE_CONSUMER);
+	if (ret < 0)
+		return ret;
+	ret = ring_wait(r, &r->hdr->data_seq, &r->hdr->data_waiters, try_receive, &c, timeout_ms);
+	if (ret < 0)
+		return ret;
+	*ret_msg = msg;
+	return 0;
+}
+
+void psyne__ring_release(struct psyne_ring *r, struct psyne_msg *msg)
+{
+	struct psyne_ring_rec *rec;
+	uint32_t st;
+
+	if (!msg || msg->priv[1] != msg_cookie(r) || msg->priv[0] % PSYNE_REC_ALIGN != 0)
+		return;
+	rec = rec_at(r, msg->priv[0]);
+	st = rec_state(PSYNE_REC_CLAIMED, r->tag);
+	/* seq_cst: pairs with advance_head()'s head CAS then state load in other releasers. */
+	if (!atomic_compare_exchange_strong(&rec->state, &st, rec_state(PSYNE_REC_RELEASED, 0)))
+		return; /* not ours any more: released twice, or we were reaped */
+	msg->priv[1] = 0;
+	advance_head(r);
+}
+
+void psyne__ring_stats(struct psyne_ring *r, struct psyne_stats *ret_stats)
+{
+	struct psyne_ring_hdr *hdr = r->hdr;
+	struct psyne_stats st = {
+		.capacity = r->capacity,
+		.mode = r->mode,
+		.messages = atomic_load_explicit(&hdr->retired_messages, memory_order_relaxed),
+		.bytes = atomic_load_explicit(&hdr->retired_bytes, memory_order_relaxed),
+		.dropped = atomic_load_explicit(&hdr->dropped, memory_order_relaxed),
+		.reclaimed = atomic_load_explicit(&hdr->reclaimed, memory_order_relaxed),
+	};
+	uint64_t h = atomic_load(&hdr->head), t = atomic_load(&hdr->tail);
+
+	st.used = t >= h && t - h <= r->capacity ? t - h : 0;
+	for (uint32_t i = 0; i < PSYNE_RING_SLOTS; i++) {
+		struct psyne_ring_slot *s = &r->slots[i];
+		uint32_t role;
+
+		if (slot_state(atomic_load(&s->word)) != PSYNE_SLOT_ACTIVE)
+			continue;
+		role = atomic_load(&s->role);
+		st.producers += !!(role & PSYNE_ROLE_PRODUCER);
+		st.consumers += !!(role & PSYNE_ROLE_CONSUMER);
+		st.messages += atomic_load_explicit(&s->messages, memory_order_relaxed);
+		st.bytes += atomic_load_explicit(&s->bytes, memory_order_relaxed);
+	}
+	*ret_stats = st;
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The ring: one region of memory (an anonymous mapping for memory://, a sealed memfd for
+ * ipc://) that holds a header, the participant slots and a byte ring of variable-size
+ * records. Everything in the region is fixed-width, offsets not pointers, and pinned with
+ * _Static_assert; every value read from it is checked before use.
+ *
+ * Region layout (all offsets from the region start):
+ *
+ *   0      struct psyne_ring_hdr      identity, cursors, futex words (one line each)
+ *   512    struct psyne_ring_slot[64] one per open handle: pid, role, counters
+ *   8192   ring bytes                 capacity bytes, a power of two
+ *
+ * A record is a 16-byte header followed by its payload, padded to 16 bytes. A record that
+ * would cross the end of the ring is preceded by a WRAP record that fills the rest.
+ *
+ * Cursors are free-running uint64_t byte positions (not uint32_t: at 10 GB/s a 32-bit
+ * byte counter wraps in 0.4 s, short enough for a preempted consumer to see ABA):
+ *   head <= rd <= tail, tail - head <= capacity
+ *   [head, rd)  records claimed by consumers, not all released yet
+ *   [rd, tail)  records reserved or committed, not yet claimed
+ */
+#ifndef PSYNE_RING_H
+#define PSYNE_RING_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "psyne.h"
+
+#define PSYNE_RING_MAGIC 0x454e5950u /* "PYNE" little-endian */
+#define PSYNE_RING_VERSION_MAJOR 1u
+#define PSYNE_RING_VERSION_MINOR 0u
+#define PSYNE_RING_SLOTS 64u
+#define PSYNE_RING_SLOTS_OFFSET 512u
+#define PSYNE_RING_DATA_OFFSET 8192u
+#define PSYNE_RING_NAME_MAX 48u
+#define PSYNE_RING_MIN_CAPACITY 4096u
+#define PSYNE_RING_MAX_CAPACITY (1ull << 30)
+#define PSYNE_REC_ALIGN 16u
+#define PSYNE_REC_HDR 16u
+
+enum {
+	PSYNE_MODE_SPSC,
+	PSYNE_MODE_MPSC,
+	PSYNE_MODE_SPMC,
+	PSYNE_MODE_MPMC,
+	_PSYNE_MODE_MAX,
+};
+
+/* Record kinds: the low 4 bits of a record's state word; the owner tag sits above them. */
+enum {
+	PSYNE_REC_RESERVED = 1, /* owner: the producer */
+	PSYNE_REC_COMMITTED = 2,
+	PSYNE_REC_CLAIMED = 3, /* owner: the consumer */
+	PSYNE_REC_RELEASED = 4,
+	PSYNE_REC_CANCELLED = 5,
+	PSYNE_REC_WRAP = 6,
+};
+
+/* Slot word: bits 0-1 state, 2-31 generation, 32-63 pid. */
+enum {
+	PSYNE_SLOT_FREE = 0,
+	PSYNE_SLOT_ACTIVE = 1,
+};
+
+#define PSYNE_ROLE_PRODUCER 1u
+#define PSYNE_ROLE_CONSUMER 2u
+
+struct psyne_ring_rec {
+	_Atomic uint32_t state; /* kind | owner tag << 4 */
+	_Atomic uint32_t len;	/* record bytes with this header, multiple of 16 */
+	_Atomic uint32_t size;	/* payload bytes committed */
+	_Atomic uint32_t type;
+};
+_Static_assert(sizeof(struct psyne_ring_rec) == PSYNE_REC_HDR, "record header abi");
+
+struct psyne_ring_slot {
+	_Atomic uint64_t word;	     /* state | gen << 2 | pid << 32 */
+	_Atomic uint64_t start_time; /* the pid's start time (clock ticks), 0 while unknown */
+	_Atomic uint32_t role;	     /* PSYNE_ROLE_* bits */
+	uint32_t reserved0;
+	_Atomic uint64_t messages; /* committed by this slot, written by its owner only */
+	_Atomic uint64_t bytes;
+	_Atomic uint64_t claim; /* multi-consumer: position + 1 of the record being claimed */
+	uint64_t reserved1[2];
+};
+_Static_assert(sizeof(struct psyne_ring_slot) == 64, "slot abi");
+
+struct psyne_ring_hdr {
+	/* line 0: identity, written once by the creator before the region is shared */
+	uint32_t magic;
+	uint16_t version_major;
+	uint16_t version_minor;
+	uint32_t header_size; /* offset of the ring bytes */
+	uint32_t mode;
+	uint64_t capacity;
+	uint64_t region_size;
+	uint32_t slots;
+	uint32_t slots_offset;
+	uint64_t reserved0[3];
+	/* line 1 */
+	char name[64];
+	/* line 2: producer side */
+	_Atomic uint64_t tail;
+	_Atomic uint32_t prod_lock; /* owner tag of the producer in the critical section */
+	_Atomic uint32_t space_seq; /* futex: bumped when space was freed */
+	_Atomic uint32_t space_waiters;
+	uint32_t reserved1;
+	uint64_t reserved2[5];
+	/* line 3: consumer side */
+	_Atomic uint64_t rd;
+	_Atomic uint32_t data_seq; /* futex: bumped when a record was committed */
+	_Atomic uint32_t data_waiters;
+	uint64_t reserved3[6];
+	/* line 4: reclaim */
+	_Atomic uint64_t head;
+	uint64_t reserved4[7];
+	/* line 5: membership, rarely written */
+	_Atomic uint32_t epoch;		   /* bumped on every join, leave and reap */
+	_Atomic uint32_t sp_owner;	   /* single-producer modes: the producer's tag, or 0 */
+	_Atomic uint32_t sc_owner;	   /* single-consumer modes: the consumer's tag, or 0 */
+	_Atomic uint32_t ever;		   /* PSYNE_ROLE_* bits that have ever been taken */
+	_Atomic uint64_t retired_messages; /* counters of slots that left */
+	_Atomic uint64_t retired_bytes;
+	_Atomic uint64_t dropped;
+	_Atomic uint64_t reclaimed;
+	uint64_t reserved5[2];
+};
+_Static_assert(sizeof(struct psyne_ring_hdr) == 384, "ring header abi");
+_Static_assert(offsetof(struct psyne_ring_hdr, name) == 64, "ring header abi");
+_Static_assert(offsetof(struct psyne_ring_hdr, tail) == 128, "ring header abi");
+_Static_assert(offsetof(struct psyne_ring_hdr, rd) == 192, "ring header abi");
+_Static_assert(offsetof(struct psyne_ring_hdr, head) == 256, "ring header abi");
+_Static_assert(offsetof(struct psyne_ring_hdr, epoch) == 320, "ring header abi");
+_Static_assert(PSYNE_RING_SLOTS_OFFSET >= sizeof(struct psyne_ring_hdr), "layout");
+_Static_assert(PSYNE_RING_SLOTS_OFFSET + PSYNE_RING_SLOTS * sizeof(struct psyne_ring_slot) <=
+		       PSYNE_RING_DATA_OFFSET,
+	       "layout");
+
+/* A peer whose liveness this handle has checked: a pidfd cached per slot word. */
+struct psyne_ring_peer {
+	uint64_t word;
+	int pidfd;
+};
+
+/* One handle's view of a ring: process-local, never shared. */
+struct psyne_ring {
+	struct psyne_ring_hdr *hdr;
+	struct psyne_ring_slot *slots;
+	uint8_t *data;
+	uint64_t capacity;
+	uint64_t mask;
+	uint32_t mode;
+	bool shared; /* other processes map the region: shared futexes, pid liveness */
+	bool multi_producer;
+	bool multi_consumer;
+
+	uint32_t slot;
+	uint32_t tag; /* owner tag: slot | gen << 6 */
+	uint64_t word;
+	pid_t pid;
+	uint32_t role;
+	uint32_t epoch;	     /* hdr->epoch when peers were last looked at */
+	bool peers_gone;     /* the other side has been taken and is empty now */
+	uint64_t head_cache; /* producer: last head seen */
+	uint64_t tail_cache; /* consumer: last tail seen */
+	uint64_t messages;
+	uint64_t bytes;
+	uint64_t next_check_ns; /* when a waiter next looks at the peers' liveness */
+	struct psyne_ring_peer peers[PSYNE_RING_SLOTS];
+};
+
+/* Bytes a region of `capacity` ring bytes needs. */
+uint64_t psyne__ring_region_size(uint64_t capacity);
+
+/* Writes a fresh header into `mem` (zeroed, psyne__ring_region_size(capacity) bytes). */
+int psyne__ring_format(void *mem, uint64_t size, const char *name, uint32_t mode,
+		       uint64_t capacity);
+
+/*
+ * Checks the identity of a region of `size` bytes that another process may have written:
+ * magic, version, sizes, mode, name. Returns 0, -EPROTO (corrupt), -EPROTONOSUPPORT (other
+ * major version) or -EEXIST (mode or capacity differ from what the caller asked; pass
+ * UINT32_MAX / 0 for "any").
+ */
+int psyne__ring_check(const void *mem, uint64_t size, const char *name, uint32_t mode,
+		      uint64_t capacity);
+
+/*
+ * Joins a checked region: takes a slot. `shared` says whether other processes map it. The
+ * region must stay mapped until psyne__ring_leave().
+ */
+int psyne__ring_join(struct psyne_ring *r, void *mem, uint64_t size, bool shared);
+
+/* Leaves: gives the slot and any single-producer/consumer ownership back, wakes waiters. */
+void psyne__ring_leave(struct psyne_ring *r);
+
+int psyne__ring_reserve(struct psyne_ring *r, size_t size, int timeout_ms,
+			struct psyne_msg *ret_msg);
+int psyne__ring_commit(struct psyne_ring *r, struct psyne_msg *msg);
+void psyne__ring_cancel(struct psyne_ring *r, struct psyne_msg *msg);
+
+/*
+ * Receives the next message no larger than `max_size`; a larger one stays queued and the
+ * call fails with -EMSGSIZE.
+ */
+int psyne__ring_receive(struct psyne_ring *r, int timeout_ms, size_t max_size,
+			struct psyne_msg *ret_msg);
+void psyne__ring_release(struct psyne_ring *r, struct psyne_msg *msg);
+
+void psyne__ring_stats(struct psyne_ring *r, struct psyne_stats *ret_stats);
+
+/* Mode names, for URIs and tools. */
+const char *psyne__mode_to_string(uint32_t mode);
+int psyne__mode_from_string(const char *s);
+
+#endif

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <string.h>
+
+#include "common/string-util.h"
+#include "ring.h"
+#include "uri.h"
+
+static bool is_scheme_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-';
+}
+
+/* Printable ASCII without space; '?', '&' and '=' are structure and handled by the parser. */
+static bool is_uri_char(char c)
+{
+	return c > ' ' && c < 0x7f;
+}
+
+int psyne__uri_parse(const char *s, struct psyne_uri *ret)
+{
+	struct psyne_uri *u = ret;
+	char *p, *sep, *query;
+	size_t n;
+
+	if (!s || !ret)
+		return -EINVAL;
+	n = strlen(s);
+	if (n == 0 || n >= sizeof(u->buf))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!is_uri_char(s[i]))
+			return -EINVAL;
+
+	*u = (struct psyne_uri){ 0 };
+	memcpy(u->buf, s, n + 1);
+
+	sep = strstr(u->buf, "://");
+	if (!sep || sep == u->buf)
+		return -EINVAL;
+	*sep = 0;
+	for (p = u->buf; *p; p++)
+		if (!is_scheme_char(*p))
+			return -EINVAL;
+	u->scheme = u->buf;
+
+	u->address = sep + 3;
+	query = strchr(sep + 3, '?');
+	if (query)
+		*query++ = 0;
+	if (isempty(u->address))
+		return -EINVAL;
+
+	while (query) {
+		char *next = strchr(query, '&'), *eq;
+
+		if (next)
+			*next++ = 0;
+		if (*query == 0)
+			return -EINVAL;
+		if (u->n_opts >= PSYNE_URI_OPTS_MAX)
+			return -EINVAL;
+		eq = strchr(query, '=');
+		if (eq) {
+			*eq = 0;
+			if (strchr(eq + 1, '='))
+				return -EINVAL;
+		}
+		if (*query == 0)
+			return -EINVAL;
+		for (size_t i = 0; i < u->n_opts; i++)
+			if (streq(u->opts[i].key, query))
+				return -EINVAL; /* given twice */
+		u->opts[u->n_opts].key = query;
+		u->opts[u->n_opts].value = eq ? eq + 1 : "";
+		u->n_opts++;
+		query = next;
+	}
+	return 0;
+}
+
+const char *psyne__uri_get(struct psyne_uri *uri, const char *key)
+{
+	for (size_t i = 0; i < uri->n_opts; i++)
+		if (streq(uri->opts[i].key, key)) {
+			uri->opts[i].used = true;
+			return uri->opts[i].value;
+		}
+	return NULL;
+}
+
+int psyne__uri_check_used(const struct psyne_uri *uri)
+{
+	for (size_t i = 0; i < uri->n_opts; i++)
+		if (!uri->opts[i].used)
+			return -EINVAL;
+	return 0;
+}
+
+bool psyne__name_is_valid(const char *name, size_t max_len)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > max_len)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+int psyne__uri_ring_options(struct psyne_uri *uri, uint32_t *ret_mode, uint64_t *ret_capacity)
+{
+	const char *v;
+	uint32_t mode = UINT32_MAX;
+	uint64_t capacity = 0;
+	int r;
+
+	v = psyne__uri_get(uri, "mode");
+	if (v) {
+		r = psyne__mode_from_string(v);
+		if (r < 0)
+			return r;
+		mode = (uint32_t)r;
+	}
+	v = psyne__uri_get(uri, "capacity");
+	if (v) {
+		r = parse_size(v, &capacity);
+		if (r < 0)
+			return -EINVAL;
+		if (capacity < PSYNE_RING_MIN_CAPACITY || capacity > PSYNE_RING_MAX_CAPACITY)
+			return -EINVAL;
+		/* Round up to a power of two: the ring masks positions. */
+		while ((capacity & (capacity - 1)) != 0)
+			capacity = (capacity | (capacity - 1)) + 1;
+	}
+	*ret_mode = mode;
+	*ret_capacity = capacity;
+	return 0;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef PSYNE_URI_H
+#define PSYNE_URI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PSYNE_URI_MAX 1024u
+#define PSYNE_URI_OPTS_MAX 16u
+
+/*
+ * A parsed URI: `scheme://address?key=value&flag`. Strings point into `buf`. Options are
+ * marked as used when a transport reads them; psyne__uri_check_used() then rejects any
+ * option no transport understood, so a typo is an error rather than silently ignored.
+ */
+struct psyne_uri {
+	char buf[PSYNE_URI_MAX];
+	const char *scheme;
+	const char *address;
+	size_t n_opts;
+	struct {
+		const char *key;
+		const char *value; /* "" for a flag */
+		bool used;
+	} opts[PSYNE_URI_OPTS_MAX];
+};
+
+/* Parses `s` into *ret. -EINVAL: malformed (empty parts, bad characters, too long). */
+int psyne__uri_parse(const char *s, struct psyne_uri *ret);
+
+/* The value of option `key`, marking it used; NULL when absent. */
+const char *psyne__uri_get(struct psyne_uri *uri, const char *key);
+
+/* -EINVAL, naming nothing, when an option was never read. */
+int psyne__uri_check_used(const struct psyne_uri *uri);
+
+/* Whether `name` is 1 to max_len characters of [A-Za-z0-9._-]. */
+bool psyne__name_is_valid(const char *name, size_t max_len);
+
+/* Parses mode= and capacity= of a ring URI; absent ones come back as UINT32_MAX and 0. */
+int psyne__uri_ring_options(struct psyne_uri *uri, uint32_t *ret_mode, uint64_t *ret_capacity);
+
+#endif

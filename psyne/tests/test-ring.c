@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: MIT */
+/* The libpsyne contract over memory:// (one process), and the ring's own rules. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/tests.h"
+#include "common/time-util.h"
+#include "psyne.h"
+#include "ring.h"
+
+static struct psyne_channel *open_ok(const char *uri)
+{
+	struct psyne_channel *ch = NULL;
+
+	ASSERT_OK(psyne_open(uri, &ch));
+	ASSERT_NOT_NULL(ch);
+	return ch;
+}
+
+TEST(open_errors)
+{
+	struct psyne_channel *ch = NULL;
+
+	ASSERT_ERROR(psyne_open(NULL, &ch), EINVAL);
+	ASSERT_ERROR(psyne_open("memory://a", NULL), EINVAL);
+	ASSERT_ERROR(psyne_open("carrier-pigeon://a", &ch), EPROTONOSUPPORT);
+	ASSERT_ERROR(psyne_open("memory://a?colour=blue", &ch), EINVAL);
+	ASSERT_ERROR(psyne_open("memory://bad/name", &ch), EINVAL);
+	ASSERT_ERROR(psyne_open("memory://a?mode=lifo", &ch), EINVAL);
+	ASSERT_NULL(ch);
+	psyne_close(NULL);
+}
+
+TEST(send_recv_copying)
+{
+	struct psyne_channel *p = open_ok("memory://copy"), *c = open_ok("memory://copy");
+	char buf[64];
+	uint32_t type = 0;
+
+	ASSERT_OK(psyne_send(p, "hello", 5, 7, 0));
+	ASSERT_OK(psyne_send(p, "", 0, 8, 0));
+	ASSERT_EQ(psyne_recv(c, buf, sizeof(buf), &type, 0), 5);
+	ASSERT_MEMEQ(buf, "hello", 5);
+	ASSERT_EQ(type, 7u);
+	ASSERT_EQ(psyne_recv(c, buf, sizeof(buf), &type, 0), 0);
+	ASSERT_EQ(type, 8u);
+	ASSERT_ERROR(psyne_recv(c, buf, sizeof(buf), &type, 0), EAGAIN);
+	psyne_close(p);
+	psyne_close(c);
+}
+
+TEST(zero_copy_in_place)
+{
+	struct psyne_channel *p = open_ok("memory://zc"), *c = open_ok("memory://zc");
+	struct psyne_msg m, r;
+
+	ASSERT_OK(psyne_reserve(p, 1000, 0, &m));
+	ASSERT_EQ(m.size, 1000u);
+	ASSERT_EQ((uintptr_t)m.data % 16, 0u);
+	memset(m.data, 0xab, 1000);
+	m.size = 300; /* shrink */
+	m.type = 42;
+	ASSERT_OK(psyne_commit(p, &m));
+
+	ASSERT_OK(psyne_receive(c, 0, &r));
+	ASSERT_EQ(r.size, 300u);
+	ASSERT_EQ(r.type, 42u);
+	/* The consumer sees the very bytes the producer wrote: no copy on either side. */
+	ASSERT_TRUE(r.data == m.data);
+	ASSERT_EQ(((unsigned char *)r.data)[299], 0xab);
+	psyne_release(c, &r);
+	psyne_close(p);
+	psyne_close(c);
+}
+
+TEST(commit_rules)
+{
+	struct psyne_channel *p = open_ok("memory://rules"), *c = open_ok("memory://rules");
+	struct psyne_msg m, r;
+
+	ASSERT_OK(psyne_reserve(p, 10, 0, &m));
+	m.size = 11;
+	ASSERT_ERROR(psyne_commit(p, &m), EINVAL); /* may shrink, never grow */
+	m.size = 10;
+	ASSERT_OK(psyne_commit(p, &m));
+	ASSERT_ERROR(psyne_commit(p, &m), EINVAL); /* twice */
+	ASSERT_ERROR(psyne_commit(c, &m), EINVAL); /* another handle's */
+	ASSERT_OK(psyne_receive(c, 0, &r));
+	psyne_release(c, &r);
+	psyne_release(c, &r); /* twice: ignored */
+	psyne_close(p);
+	psyne_close(c);
+}
+
+TEST(cancel_is_skipped)
+{
+	struct psyne_channel *p = open_ok("memory://cancel"), *c = open_ok("memory://cancel");
+	struct psyne_msg a, b;
+	char buf[8];
+
+	ASSERT_OK(psyne_reserve(p, 8, 0, &a));
+	ASSERT_OK(psyne_reserve(p, 8, 0, &b));
+	memcpy(b.data, "second", 7);
+	b.size = 7;
+	ASSERT_OK(psyne_commit(p, &b));
+	/* In order: the first reservation blocks delivery until it is resolved. */
+	ASSERT_ERROR(psyne_recv(c, buf, sizeof(buf), NULL, 0), EAGAIN);
+	psyne_cancel(p, &a);
+	ASSERT_EQ(psyne_recv(c, buf, sizeof(buf), NULL, 0), 7);
+	ASSERT_STREQ(buf, "second");
+	psyne_close(p);
+	psyne_close(c);
+}
+
+TEST(timeouts)
+{
+	struct psyne_channel *c = open_ok("memory://timeouts?capacity=4K");
+	struct psyne_channel *p = open_ok("memory://timeouts");
+	struct psyne_msg m;
+	uint64_t t0;
+
+	ASSERT_ERROR(psyne_receive(c, 0, &m), EAGAIN);
+	t0 = now_nsec(CLOCK_MONOTONIC);
+	ASSERT_ERROR(psyne_receive(c, 30, &m), ETIMEDOUT);
+	ASSERT_GE(now_nsec(CLOCK_MONOTONIC) - t0, 30 * NSEC_PER_MSEC);
+
+	/* Fill the 4K ring; then reserve must wait or fail the same way. */
+	while (psyne_reserve(p, 1000, 0, &m) == 0)
+		ASSERT_OK(psyne_commit(p, &m));
+	ASSERT_ERROR(psyne_reserve(p, 1000, 0, &m), EAGAIN);
+	ASSERT_ERROR(psyne_reserve(p, 1000, 20, &m), ETIMEDOUT);
+	psyne_close(p);
+	psyne_close(c);
+}
+
+TEST(message_size_limits)
+{
+	struct psyne_channel *p = open_ok("memory://sizes?capacity=4K");
+	struct psyne_channel *c = open_ok("memory://sizes");
+	struct psyne_msg m;
+	char small[4];
+
+	ASSERT_ERROR(psyne_reserve(p, 2048 - 15, 0, &m), EMSGSIZE);
+	ASSERT_OK(psyne_reserve(p, 2048 - 16, 0, &m));
+	ASSERT_OK(psyne_commit(p, &m));
+	/* Too small a buffer: an error, and the message stays queued. */
+	ASSERT_ERROR(psyne_recv(c, small, sizeof(small), NULL, 0), EMSGSIZE);
+	ASSERT_OK(psyne_receive(c, 0, &m));
+	ASSERT_EQ(m.size, 2048u - 16);
+	psyne_release(c, &m);
+	psyne_close(p);
+	psyne_close(c);
+}
+
+TEST(mode_and_capacity_mismatch)
+{
+	struct psyne_channel *a = open_ok("memory://mm?mode=mpsc&capacity=64K"), *b = NULL;
+	struct psyne_stats st;
+
+	ASSERT_ERROR(psyne_open("memory://mm?mode=spsc", &b), EEXIST);
+	ASSERT_ERROR(psyne_open("memory://mm?capacity=128K", &b), EEXIST);
+	b = open_ok("memory://mm"); /* leaving them out joins whatever exists */
+	ASSERT_OK(psyne_channel_stats(b, &st));
+	ASSERT_EQ(st.mode, (uint32_t)PSYNE_MODE_MPSC);
+	ASSERT_EQ(st.capacity, 65536u);
+	psyne_close(a);
+	psyne_close(b);
+}
+
+TEST(single_roles_are_exclusive)
+{
+	struct psyne_channel *p1 = open_ok("memory://excl"), *p2 = open_ok("memory://excl");
+	struct psyne_channel *c1 = open_ok("memory://excl"), *c2 = open_ok("memory://excl");
+	char buf[4];
+
+	ASSERT_OK(psyne_send(p1, "a", 1, 0, 0));
+	ASSERT_ERROR(psyne_send(p2, "b", 1, 0, 0), EBUSY);
+	ASSERT_EQ(psyne_recv(c1, buf, sizeof(buf), NULL, 0), 1);
+	ASSERT_ERROR(psyne_recv(c2, buf, sizeof(buf), NULL, 0), EBUSY);
+	/* When the producer leaves, another may take its place. */
+	psyne_close(p1);
+	ASSERT_OK(psyne_send(p2, "c", 1, 0, 0));
+	ASSERT_EQ(psyne_recv(c1, buf, sizeof(buf), NULL, 0), 1);
+	psyne_close(p2);
+	psyne_close(c1);
+	psyne_close(c2);
+}
+
+TEST(epipe_after_drain)
+{
+	struct psyne_channel *p = open_ok("memory://pipe"), *c = open_ok("memory://pipe");
+	struct psyne_msg m;
+	char buf[4];
+
+	/* Before any producer came, a consumer just waits. */
+	ASSERT_ERROR(psyne_recv(c, buf, sizeof(buf), NULL, 0), EAGAIN);
+	ASSERT_OK(psyne_send(p, "x", 1, 0, 0));
+	ASSERT_OK(psyne_reserve(p, 3, 0, &m)); /* left uncommitted */
+	psyne_close(p);
+	ASSERT_EQ(psyne_recv(c, buf, sizeof(buf), NULL, 0), 1);
+	ASSERT_ERROR(psyne_recv(c, buf, sizeof(buf), NULL, 0), EPIPE);
+	ASSERT_ERROR(psyne_recv(c, buf, sizeof(buf), NULL, -1), EPIPE);
+
+	/* And the other way: the consumer leaves, the producer is told. */
+	p = open_ok("memory://pipe");
+	psyne_close(c);
+	ASSERT_ERROR(psyne_send(p, "y", 1, 0, 0), EPIPE);
+	psyne_close(p);
+}
+
+TEST(out_of_order_release)
+{
+	struct psyne_channel *p = open_ok("memory://ooo?capacity=4K");
+	struct psyne_channel *c = open_ok("memory://ooo");
+	struct psyne_msg m[3];
+	struct psyne_stats st;
+
+	for (int i = 0; i < 3; i++)
+		ASSERT_OK(psyne_send(p, "abc", 3, (uint32_t)i, 0));
+	for (int i = 0; i < 3; i++) {
+		ASSERT_OK(psyne_receive(c, 0, &m[i]));
+		ASSERT_EQ(m[i].type, (uint32_t)i);
+	}
+	psyne_release(c, &m[2]);
+	psyne_release(c, &m[1]);
+	ASSERT_OK(psyne_channel_stats(c, &st));
+	ASSERT_EQ(st.used, 3u * 32); /* nothing freed while the first is held */
+	psyne_release(c, &m[0]);
+	ASSERT_OK(psyne_channel_stats(c, &st));
+	ASSERT_EQ(st.used, 0u);
+	ASSERT_EQ(st.messages, 3u);
+	ASSERT_EQ(st.bytes, 9u);
+	psyne_close(p);
+	psyne_close(c);
+}
+
+TEST(wrap_records)
+{
+	struct psyne_channel *p = open_ok("memory://wrap?capacity=4K");
+	struct psyne_channel *c = open_ok("memory://wrap");
+	unsigned char buf[2048];
+
+	/* Sizes that do not divide the ring force wrap records at every lap. */
+	for (uint32_t i = 0; i < 5000; i++) {
+		size_t n = 1 + (i * 37) % 1500;
+
+		memset(buf, (int)(i & 0xff), n);
+		ASSERT_OK(psyne_send(p, buf, n, i, 0));
+		memset(buf, 0, sizeof(buf));
+		uint32_t type;
+		ASSERT_EQ(psyne_recv(c, buf, sizeof(buf), &type, 0), (int)n);
+		ASSERT_EQ(type, i);
+		ASSERT_EQ(buf[0], (unsigned char)(i & 0xff));
+		ASSERT_EQ(buf[n - 1], (unsigned char)(i & 0xff));
+	}
+	psyne_close(p);
+	psyne_close(c);
+}
+
+struct waker {
+	struct psyne_channel *ch;
+	int delay_ms;
+};
+
+static void *send_later(void *arg)
+{
+	struct waker *w = arg;
+
+	(void)nanosleep(&(struct timespec){ .tv_nsec = w->delay_ms * 1000000L }, NULL);
+	(void)psyne_send(w->ch, "late", 4, 1, -1);
+	return NULL;
+}
+
+TEST(blocking_receive_is_woken)
+{
+	struct psyne_channel *p = open_ok("memory://wake"), *c = open_ok("memory://wake");
+	struct waker w = { .ch = p, .delay_ms = 50 };
+	pthread_t t;
+	char buf[8];
+
+	ASSERT_OK(psyne_send(p, "0", 1, 0, 0)); /* p becomes the producer on this thread */
+	ASSERT_EQ(psyne_recv(c, buf, sizeof(buf), NULL, 0), 1);
+	ASSERT_OK(-pthread_create(&t, NULL, send_later, &w));
+	ASSERT_EQ(psyne_recv(c, buf, sizeof(buf), NULL, 5000), 4);
+	ASSERT_OK(-pthread_join(t, NULL));
+	psyne_close(p);
+	psyne_close(c);
+}
+
+TEST(strerror_texts)
+{
+	ASSERT_STREQ(psyne_strerror(-EPIPE), "Every peer on the other side has closed or died");
+	ASSERT_STREQ(psyne_strerror(EEXIST), "Channel exists with another mode or capacity");
+	ASSERT_NOT_NULL(psyne_strerror(-12345));
+}
+
+TEST(check_rejects_bad_headers)
+{
+	uint64_t size = psyne__ring_region_size(4096);
+	void *mem = calloc(1, size);
+	struct psyne_ring_hdr *hdr = mem;
+
+	ASSERT_NOT_NULL(mem);
+	ASSERT_OK(psyne__ring_format(mem, size, "hdr", PSYNE_MODE_SPSC, 4096));
+	ASSERT_OK(psyne__ring_check(mem, size, "hdr", UINT32_MAX, 0));
+	ASSERT_ERROR(psyne__ring_check(mem, size, "hdr", PSYNE_MODE_MPMC, 0), EEXIST);
+	ASSERT_ERROR(psyne__ring_check(mem, size, "other", UINT32_MAX, 0), EPROTO);
+	ASSERT_ERROR(psyne__ring_check(mem, size - 1, "hdr", UINT32_MAX, 0), EPROTO);
+	hdr->version_major = 2;
+	ASSERT_ERROR(psyne__ring_check(mem, size, "hdr", UINT32_MAX, 0), EPROTONOSUPPORT);
+	hdr->version_major = 1;
+	hdr->capacity = 4095;
+	ASSERT_ERROR(psyne__ring_check(mem, size, "hdr", UINT32_MAX, 0), EPROTO);
+	hdr->capacity = 4096;
+	hdr->magic ^= 1;
+	ASSERT_ERROR(psyne__ring_check(mem, size, "hdr", UINT32_MAX, 0), EPROTO);
+	free(mem);
+}
+
+TEST(corrupt_cursors_and_records)
+{
+	uint64_t size = psyne__ring_region_size(4096);
+	void *mem = calloc(1, size);
+	struct psyne_ring_hdr *hdr = mem;
+	struct psyne_ring r;
+	struct psyne_msg m;
+
+	ASSERT_NOT_NULL(mem);
+	ASSERT_OK(psyne__ring_format(mem, size, "bad", PSYNE_MODE_SPSC, 4096));
+	ASSERT_OK(psyne__ring_join(&r, mem, size, false));
+
+	atomic_store(&hdr->tail, 8); /* misaligned */
+	ASSERT_ERROR(psyne__ring_receive(&r, 0, SIZE_MAX, &m), EPROTO);
+	atomic_store(&hdr->tail, 100000); /* further than a ring away */
+	ASSERT_ERROR(psyne__ring_receive(&r, 0, SIZE_MAX, &m), EPROTO);
+
+	/* A record whose length runs past the end of the ring. */
+	struct psyne_ring_rec *rec = (void *)((char *)mem + PSYNE_RING_DATA_OFFSET);
+	atomic_store(&hdr->tail, 64);
+	atomic_store(&rec->len, 8192);
+	atomic_store(&rec->state, PSYNE_REC_COMMITTED);
+	ASSERT_ERROR(psyne__ring_receive(&r, 0, SIZE_MAX, &m), EPROTO);
+	/* A payload size larger than its record. */
+	atomic_store(&rec->len, 64);
+	atomic_store(&rec->size, 49);
+	ASSERT_ERROR(psyne__ring_receive(&r, 0, SIZE_MAX, &m), EPROTO);
+	/* An unknown kind. */
+	atomic_store(&rec->size, 48);
+	atomic_store(&rec->state, 15);
+	ASSERT_ERROR(psyne__ring_receive(&r, 0, SIZE_MAX, &m), EPROTO);
+	/* A head beyond tail: the producer refuses to trust it. */
+	atomic_store(&hdr->tail, 4096 * 4);
+	atomic_store(&hdr->rd, 4096 * 4);
+	atomic_store(&hdr->head, 4096 * 8);
+	ASSERT_ERROR(psyne__ring_reserve(&r, 4000 / 2, 0, &m), EPROTO);
+	psyne__ring_leave(&r);
+	free(mem);
+}
+
+DEFINE_TEST_MAIN();
