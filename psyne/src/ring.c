@@ -9,8 +9,10 @@
  * it (a CAS when there are several), read it in place and mark it RELEASED; whoever
  * releases moves `head` over the released prefix, which gives the space back.
  *
- * The single-producer and single-consumer sides take no lock and no CAS on their cursor:
- * spsc is lock-free throughout.
+ * Only consumers move rd and head. With several consumers both moves run under
+ * `cons_lock`, so no thread ever reads a record header that another may be recycling:
+ * every header read is of a record that cannot be freed under the reader. The
+ * single-producer and single-consumer sides take no lock and no CAS: spsc is lock-free.
  *
  * Crashes: every record names its owner by tag (slot and generation). A participant that
  * dies keeps its slot until a survivor notices (a waiter looks at its peers' pidfds every
@@ -38,6 +40,7 @@
 
 #define PSYNE_CHECK_NS (20ull * 1000 * 1000) /* peer liveness cadence while waiting */
 #define PSYNE_SPIN_NS (50ull * 1000)	     /* spin this long before sleeping */
+#define PSYNE_LOCK_RETRY_NS (1000ull * 1000) /* sleep bound while the producer lock is busy */
 #define TAG_GEN_BITS 22u
 #define TAG_GEN_MASK ((1u << TAG_GEN_BITS) - 1)
 #define MSG_COOKIE 0x7073796e65000000ull
@@ -277,27 +280,7 @@ static bool peer_alive(struct psyne_ring *r, uint32_t i, uint64_t w)
 	return poll(&pfd, 1, 0) == 0;
 }
 
-/*
- * A consumer died between moving rd over a record and marking the record CLAIMED: mark it
- * claimed by the dead tag, so that advance_head() drops it like any other dead claim. Not
- * before rd passed it (nobody owns it then), not after head passed it (it was dealt with).
- * While it sits in [head, rd) unmarked nobody else touches it, so the CAS cannot meet ABA.
- */
-static void claim_abandon(struct psyne_ring *r, uint64_t claim, uint32_t tag)
-{
-	struct psyne_ring_hdr *hdr = r->hdr;
-	uint64_t pos = claim - 1, h, rd;
-	uint32_t expected = rec_state(PSYNE_REC_COMMITTED, 0);
-
-	if (claim == 0 || pos % PSYNE_REC_ALIGN != 0)
-		return;
-	h = atomic_load(&hdr->head);
-	rd = atomic_load(&hdr->rd);
-	if (pos < h || pos >= rd || rd - h > r->capacity)
-		return;
-	atomic_compare_exchange_strong(&rec_at(r, pos)->state, &expected,
-				       rec_state(PSYNE_REC_CLAIMED, tag));
-}
+static void advance_head(struct psyne_ring *r);
 
 /* Moves slot `i` from word `w` to FREE and undoes what its owner held. */
 static void slot_retire(struct psyne_ring *r, uint32_t i, uint64_t w)
@@ -311,7 +294,7 @@ static void slot_retire(struct psyne_ring *r, uint32_t i, uint64_t w)
 	/* Counters first: once the slot is free a newcomer may reset them. */
 	uint64_t messages = atomic_load_explicit(&s->messages, memory_order_relaxed);
 	uint64_t bytes = atomic_load_explicit(&s->bytes, memory_order_relaxed);
-	uint64_t claim = atomic_load(&s->claim);
+	uint32_t role = atomic_load(&s->role);
 	if (!atomic_compare_exchange_strong(&s->word, &w, free_word))
 		return; /* somebody else retired it */
 	atomic_fetch_add_explicit(&hdr->retired_messages, messages, memory_order_relaxed);
@@ -323,8 +306,13 @@ static void slot_retire(struct psyne_ring *r, uint32_t i, uint64_t w)
 	atomic_compare_exchange_strong(&hdr->sc_owner, &expected, 0);
 	expected = tag;
 	atomic_compare_exchange_strong(&hdr->prod_lock, &expected, 0);
+	expected = tag;
+	atomic_compare_exchange_strong(&hdr->cons_lock, &expected, 0);
 
-	claim_abandon(r, claim, tag);
+	/* With several consumers the others may all be idle: reclaim what the dead one held
+	 * now. A single consumer's successor does it when it takes over (take_role()). */
+	if ((role & PSYNE_ROLE_CONSUMER) && r->multi_consumer)
+		advance_head(r);
 
 	atomic_fetch_add(&hdr->epoch, 1);
 	wake_all(r, &hdr->data_seq);
@@ -414,6 +402,9 @@ static int take_role(struct psyne_ring *r, uint32_t role)
 	atomic_fetch_add(&hdr->epoch, 1);
 	r->role |= role;
 	update_peers(r, false);
+	/* A consumer that died may have left claimed records at head: give their space back. */
+	if (role == PSYNE_ROLE_CONSUMER)
+		advance_head(r);
 	return 0;
 }
 
@@ -461,7 +452,6 @@ int psyne__ring_join(struct psyne_ring *r, void *mem, uint64_t size, bool shared
 		atomic_store_explicit(&s->role, 0, memory_order_relaxed);
 		atomic_store_explicit(&s->messages, 0, memory_order_relaxed);
 		atomic_store_explicit(&s->bytes, 0, memory_order_relaxed);
-		atomic_store_explicit(&s->claim, 0, memory_order_relaxed);
 		atomic_store_explicit(&s->start_time, start, memory_order_release);
 		r->slot = i;
 		r->word = nw;
@@ -497,6 +487,10 @@ static int ring_sleep(struct psyne_ring *r, _Atomic uint32_t *seq, uint32_t seen
 	/* Only a peer in another process can die unseen; in-process peers leave by close. */
 	if (r->shared && r->next_check_ns < until)
 		until = r->next_check_ns;
+	if (r->lock_busy) {
+		r->lock_busy = false;
+		until = MIN(until, now + PSYNE_LOCK_RETRY_NS);
+	}
 	if (until != UINT64_MAX) {
 		ts = timespec_from_nsec(until > now ? until - now : 0);
 		tsp = &ts;
@@ -578,82 +572,120 @@ static int64_t rec_len(const struct psyne_ring *r, uint64_t pos, uint32_t kind, 
 }
 
 /*
- * Moves head over the released prefix of [head, rd); wakes producers if space came free.
- * Records in that range are owned: WRAP and CANCELLED ones by a consumer that skipped them,
- * COMMITTED ones by a consumer between its rd CAS and its CLAIMED store. Several threads run
- * this at once, so every snapshot is checked against head before it is acted on.
+ * Takes a ring lock (`prod_lock` or `cons_lock`), held by its owner for a few stores or a
+ * short walk, never across a wait. A holder that died is reaped by the liveness check and
+ * its tag goes stale, which breaks the lock; a holder that is merely preempted, or a corrupt
+ * lock word, makes us give up after a bounded spin, and the caller's wait loop retries
+ * within its timeout (sleeping at most PSYNE_LOCK_RETRY_NS at a time).
  */
-static void advance_head(struct psyne_ring *r)
+static bool ring_lock(struct psyne_ring *r, _Atomic uint32_t *lock, unsigned spins)
 {
-	struct psyne_ring_hdr *hdr = r->hdr;
-	bool freed = false;
-
-	for (;;) {
-		uint64_t h = atomic_load(&hdr->head);
-		uint64_t rd = atomic_load(&hdr->rd);
-		struct psyne_ring_rec *rec;
-		uint32_t st, kind;
-		int64_t len;
-
-		if (h >= rd || rd - h > r->capacity || h % PSYNE_REC_ALIGN != 0)
-			break; /* empty, or corrupt: leave it to the next reader to report */
-		rec = rec_at(r, h);
-		st = atomic_load(&rec->state);
-		kind = rec_kind(st);
-		len = rec_len(r, h, kind, rd);
-		if (atomic_load(&hdr->head) != h)
-			continue; /* another thread moved it: the snapshot may be stale */
-		if (len < 0)
-			break;
-
-		if (kind == PSYNE_REC_CLAIMED && !tag_is_live(r, rec_owner(st))) {
-			/* Its consumer died holding it: the message is lost, the space is not. */
-			if (atomic_compare_exchange_strong(&rec->state, &st,
-							   rec_state(PSYNE_REC_RELEASED, 0)))
-				atomic_fetch_add_explicit(&hdr->dropped, 1, memory_order_relaxed);
-			continue;
-		}
-		if (kind != PSYNE_REC_RELEASED && kind != PSYNE_REC_WRAP &&
-		    kind != PSYNE_REC_CANCELLED)
-			break;
-		if (atomic_compare_exchange_strong(&hdr->head, &h, h + (uint64_t)len))
-			freed = true;
-	}
-	if (freed && atomic_load(&hdr->space_waiters) > 0)
-		wake_all(r, &hdr->space_seq);
-}
-
-static void lock_producers(struct psyne_ring *r)
-{
-	_Atomic uint32_t *lock = &r->hdr->prod_lock;
-
-	for (unsigned i = 1;; i++) {
+	for (unsigned i = 1; i <= spins; i++) {
 		uint32_t cur = 0;
 
 		if (atomic_compare_exchange_weak_explicit(lock, &cur, r->tag, memory_order_acquire,
 							  memory_order_relaxed))
-			return;
-		if (cur == 0) {
-			cpu_relax();
-			continue;
-		}
-		/* The holder is preempted, or dead and reaped: the lock is never held longer. */
-		if (!tag_is_live(r, cur)) {
+			return true;
+		if (cur != 0 && !tag_is_live(r, cur)) {
 			atomic_compare_exchange_strong(lock, &cur, 0);
 			continue;
 		}
-		if ((i & 1023) == 0) {
-			if (r->shared && now_nsec(CLOCK_MONOTONIC) >= r->next_check_ns)
-				update_peers(r, true);
+		if ((i & 255) == 0)
 			sched_yield();
-		} else
+		else
 			cpu_relax();
+	}
+	r->lock_busy = true;
+	return false;
+}
+
+static void ring_unlock(_Atomic uint32_t *lock)
+{
+	atomic_store_explicit(lock, 0, memory_order_release);
+}
+
+/*
+ * Moves head over the released prefix of [head, rd) and returns whether it moved. Called by
+ * the single consumer, or under cons_lock: head never moves under us, so the record at head
+ * is never being recycled while we read it.
+ */
+static bool advance_head_locked(struct psyne_ring *r)
+{
+	struct psyne_ring_hdr *hdr = r->hdr;
+	uint64_t h = atomic_load(&hdr->head);
+	uint64_t rd = atomic_load(&hdr->rd);
+	bool moved = false;
+
+	while (h < rd && rd - h <= r->capacity && h % PSYNE_REC_ALIGN == 0) {
+		struct psyne_ring_rec *rec = rec_at(r, h);
+		uint32_t st = atomic_load(&rec->state);
+		uint32_t kind = rec_kind(st);
+		int64_t len = rec_len(r, h, kind, rd);
+
+		if (len < 0)
+			break; /* corrupt: the next receive reports it */
+		if (kind == PSYNE_REC_CLAIMED && !tag_is_live(r, rec_owner(st))) {
+			/* Its consumer died holding it: the message is lost, the space is not. */
+			if (!atomic_compare_exchange_strong(&rec->state, &st,
+							    rec_state(PSYNE_REC_RELEASED, 0)))
+				continue;
+			atomic_fetch_add_explicit(&hdr->dropped, 1, memory_order_relaxed);
+			kind = PSYNE_REC_RELEASED;
+		}
+		if (kind != PSYNE_REC_RELEASED)
+			break;
+		h += (uint64_t)len;
+		/* seq_cst: pairs with a releaser's state store then waiters/head loads. */
+		atomic_store(&hdr->head, h);
+		moved = true;
+	}
+	if (moved && atomic_load(&hdr->space_waiters) > 0)
+		wake_all(r, &hdr->space_seq);
+	return moved;
+}
+
+/*
+ * Lets go of cons_lock, first settling releases that found it busy: a releaser bumps
+ * `reclaim_pending` and only then tries the lock, so whoever holds the lock when (or after)
+ * the bump sees `reclaim_pending != reclaim_done` here, before or after unlocking, and
+ * moves head. No release is left unreclaimed.
+ */
+static void unlock_consumers(struct psyne_ring *r)
+{
+	struct psyne_ring_hdr *hdr = r->hdr;
+
+	for (;;) {
+		uint32_t pending = atomic_load(&hdr->reclaim_pending);
+
+		if (pending != atomic_load(&hdr->reclaim_done)) {
+			advance_head_locked(r);
+			atomic_store(&hdr->reclaim_done, pending);
+		}
+		ring_unlock(&hdr->cons_lock);
+		if (atomic_load(&hdr->reclaim_pending) == pending)
+			return;
+		if (!ring_lock(r, &hdr->cons_lock, 1)) {
+			r->lock_busy = false; /* the holder settles it */
+			return;
+		}
 	}
 }
 
-static void unlock_producers(struct psyne_ring *r)
+/* Gives released space back; see unlock_consumers() for several consumers. */
+static void advance_head(struct psyne_ring *r)
 {
-	atomic_store_explicit(&r->hdr->prod_lock, 0, memory_order_release);
+	struct psyne_ring_hdr *hdr = r->hdr;
+
+	if (!r->multi_consumer) {
+		advance_head_locked(r);
+		return;
+	}
+	atomic_fetch_add(&hdr->reclaim_pending, 1);
+	if (!ring_lock(r, &hdr->cons_lock, 1)) {
+		r->lock_busy = false; /* the holder settles it */
+		return;
+	}
+	unlock_consumers(r);
 }
 
 struct reserve_ctx {
@@ -681,10 +713,8 @@ static int try_reserve_locked(struct psyne_ring *r, struct reserve_ctx *c)
 		if (h > t || t - h > r->capacity)
 			return -EPROTO;
 		r->head_cache = h;
-		if (t - h + total > r->capacity) {
-			advance_head(r); /* a dead consumer's claim may be all that blocks it */
+		if (t - h + total > r->capacity)
 			return -EAGAIN;
-		}
 	}
 
 	if (wrap > 0) {
@@ -718,9 +748,10 @@ static int try_reserve(struct psyne_ring *r, void *ctx)
 		return -EPIPE;
 	if (!r->multi_producer)
 		return try_reserve_locked(r, ctx);
-	lock_producers(r);
+	if (!ring_lock(r, &r->hdr->prod_lock, 4096))
+		return -EAGAIN;
 	ret = try_reserve_locked(r, ctx);
-	unlock_producers(r);
+	ring_unlock(&r->hdr->prod_lock);
 	return ret;
 }
 
@@ -804,44 +835,14 @@ struct receive_ctx {
 	struct psyne_msg *msg;
 };
 
-/* Moves rd from `from` past a record of `len` bytes; false if another consumer did. */
-static bool move_rd(struct psyne_ring *r, uint64_t from, uint64_t len)
-{
-	if (r->multi_consumer)
-		return atomic_compare_exchange_strong(&r->hdr->rd, &from, from + len);
-	atomic_store_explicit(&r->hdr->rd, from + len, memory_order_release);
-	return true;
-}
-
 /*
- * Takes the committed record at `pos`. With several consumers the claim is the CAS of rd,
- * a 64-bit position that never repeats, so a stale view cannot win it; the slot's `claim`
- * field tells a reaper about a consumer that dies before marking the record CLAIMED.
+ * Claims the next committed record for the caller: the single consumer, or the holder of
+ * cons_lock. rd moves only here, so the header at rd (below tail) is a real, live record.
  */
-static bool claim(struct psyne_ring *r, struct psyne_ring_rec *rec, uint64_t pos, uint64_t len)
+static int try_receive_locked(struct psyne_ring *r, struct receive_ctx *c)
 {
-	uint32_t mine = rec_state(PSYNE_REC_CLAIMED, r->tag);
-
-	if (!r->multi_consumer) {
-		atomic_store_explicit(&rec->state, mine, memory_order_relaxed);
-		move_rd(r, pos, len);
-		return true;
-	}
-	_Atomic uint64_t *intent = &r->slots[r->slot].claim;
-	atomic_store(intent, pos + 1);
-	bool won = move_rd(r, pos, len);
-	if (won)
-		atomic_store(&rec->state, mine);
-	atomic_store(intent, 0);
-	return won;
-}
-
-static int try_receive(struct psyne_ring *r, void *ctx)
-{
-	struct receive_ctx *c = ctx;
 	struct psyne_ring_hdr *hdr = r->hdr;
 
-	refresh_peers(r);
 	/* Bounded: every pass moves rd forward, and rd cannot pass tail. */
 	for (;;) {
 		uint64_t pos = atomic_load_explicit(&hdr->rd, memory_order_acquire);
@@ -852,11 +853,8 @@ static int try_receive(struct psyne_ring *r, void *ctx)
 		if (pos >= r->tail_cache) {
 			uint64_t t = atomic_load_explicit(&hdr->tail, memory_order_acquire);
 
-			if (pos > t || t - pos > r->capacity || pos % PSYNE_REC_ALIGN != 0) {
-				if (r->multi_consumer && atomic_load(&hdr->rd) != pos)
-					continue;
+			if (pos > t || t - pos > r->capacity || pos % PSYNE_REC_ALIGN != 0)
 				return -EPROTO;
-			}
 			r->tail_cache = t;
 			if (pos == t)
 				return r->peers_gone ? -EPIPE : -EAGAIN;
@@ -866,11 +864,6 @@ static int try_receive(struct psyne_ring *r, void *ctx)
 		st = atomic_load(&rec->state); /* seq_cst: pairs with publish() */
 		kind = rec_kind(st);
 		len = rec_len(r, pos, kind, r->tail_cache);
-		size = atomic_load_explicit(&rec->size, memory_order_relaxed);
-		/* Another consumer may have taken pos and the space been reused since: look again.
-		 */
-		if (r->multi_consumer && atomic_load(&hdr->rd) != pos)
-			continue;
 		if (len < 0)
 			return (int)len;
 
@@ -878,20 +871,23 @@ static int try_receive(struct psyne_ring *r, void *ctx)
 		case PSYNE_REC_RESERVED:
 			if (tag_is_live(r, rec_owner(st)))
 				return r->peers_gone ? -EPIPE : -EAGAIN;
-			/* Its producer died before committing: the space comes back. A dead tag
-			 * is never issued again, so this CAS cannot meet ABA. */
+			/* Its producer died before committing: the space comes back. */
 			if (atomic_compare_exchange_strong(&rec->state, &st,
 							   rec_state(PSYNE_REC_CANCELLED, 0)))
 				atomic_fetch_add_explicit(&hdr->reclaimed, 1, memory_order_relaxed);
 			continue;
 
 		case PSYNE_REC_COMMITTED:
+			size = atomic_load_explicit(&rec->size, memory_order_relaxed);
 			if (size > (uint64_t)len - PSYNE_REC_HDR)
 				return -EPROTO;
 			if (size > c->max_size)
 				return -EMSGSIZE;
-			if (!claim(r, rec, pos, (uint64_t)len))
-				continue;
+			/* Marked before rd moves: a consumer dying in between leaves a CLAIMED
+			 * record at rd, which the next one steps over and head then drops. */
+			atomic_store_explicit(&rec->state, rec_state(PSYNE_REC_CLAIMED, r->tag),
+					      memory_order_relaxed);
+			atomic_store_explicit(&hdr->rd, pos + (uint64_t)len, memory_order_release);
 			*c->msg = (struct psyne_msg){
 				.data = rec + 1,
 				.size = size,
@@ -902,23 +898,35 @@ static int try_receive(struct psyne_ring *r, void *ctx)
 
 		case PSYNE_REC_WRAP:
 		case PSYNE_REC_CANCELLED:
-			/* Skip records: whoever moves rd over one releases it. */
-			if (!move_rd(r, pos, (uint64_t)len))
-				continue;
 			atomic_store(&rec->state, rec_state(PSYNE_REC_RELEASED, 0));
-			advance_head(r);
+			atomic_store_explicit(&hdr->rd, pos + (uint64_t)len, memory_order_release);
+			advance_head_locked(r);
 			continue;
 
 		case PSYNE_REC_CLAIMED:
 		case PSYNE_REC_RELEASED:
-			/* A single consumer died between marking it and moving rd: finish that. */
-			move_rd(r, pos, (uint64_t)len);
+			/* A consumer died between marking it and moving rd: finish that. */
+			atomic_store_explicit(&hdr->rd, pos + (uint64_t)len, memory_order_release);
 			continue;
 
 		default:
 			return -EPROTO;
 		}
 	}
+}
+
+static int try_receive(struct psyne_ring *r, void *ctx)
+{
+	int ret;
+
+	refresh_peers(r);
+	if (!r->multi_consumer)
+		return try_receive_locked(r, ctx);
+	if (!ring_lock(r, &r->hdr->cons_lock, 4096))
+		return -EAGAIN;
+	ret = try_receive_locked(r, ctx);
+	unlock_consumers(r);
+	return ret;
 }
 
 int psyne__ring_receive(struct psyne_ring *r, int timeout_ms, size_t max_size,
@@ -947,7 +955,6 @@ void psyne__ring_release(struct psyne_ring *r, struct psyne_msg *msg)
 		return;
 	rec = rec_at(r, msg->priv[0]);
 	st = rec_state(PSYNE_REC_CLAIMED, r->tag);
-	/* seq_cst: pairs with advance_head()'s head CAS then state load in other releasers. */
 	if (!atomic_compare_exchange_strong(&rec->state, &st, rec_state(PSYNE_REC_RELEASED, 0)))
 		return; /* not ours any more: released twice, or we were reaped */
 	msg->priv[1] = 0;

@@ -85,8 +85,7 @@ struct psyne_ring_slot {
 	uint32_t reserved0;
 	_Atomic uint64_t messages; /* committed by this slot, written by its owner only */
 	_Atomic uint64_t bytes;
-	_Atomic uint64_t claim; /* multi-consumer: position + 1 of the record being claimed */
-	uint64_t reserved1[2];
+	uint64_t reserved1[3];
 };
 _Static_assert(sizeof(struct psyne_ring_slot) == 64, "slot abi");
 
@@ -115,7 +114,13 @@ struct psyne_ring_hdr {
 	_Atomic uint64_t rd;
 	_Atomic uint32_t data_seq; /* futex: bumped when a record was committed */
 	_Atomic uint32_t data_waiters;
-	uint64_t reserved3[6];
+	/* multi-consumer: the tag of the consumer claiming or reclaiming */
+	_Atomic uint32_t cons_lock;
+	/* multi-consumer: bumped by releasers; reclaim_done is its value at the last reclaim */
+	_Atomic uint32_t reclaim_pending;
+	_Atomic uint32_t reclaim_done;
+	uint32_t reserved3a;
+	uint64_t reserved3[4];
 	/* line 4: reclaim */
 	_Atomic uint64_t head;
 	uint64_t reserved4[7];
@@ -166,6 +171,7 @@ struct psyne_ring {
 	uint32_t role;
 	uint32_t epoch;	     /* hdr->epoch when peers were last looked at */
 	bool peers_gone;     /* the other side has been taken and is empty now */
+	bool lock_busy;	     /* the last try met a busy producer lock */
 	uint64_t head_cache; /* producer: last head seen */
 	uint64_t tail_cache; /* consumer: last tail seen */
 	uint64_t messages;
