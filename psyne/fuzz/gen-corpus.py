@@ -20,16 +20,17 @@ def state(kind, t=0):
 
 
 def segment(cap=4096, mode=0, name=b"fuzz", tail=0, rd=0, head=0, prod_lock=0,
-            slots=(), records=(), major=1, magic=MAGIC, ever=3):
+            slots=(), records=(), major=1, magic=MAGIC, ever=3, consumed=None):
     hdr = struct.pack("<IHHIIQQII24x", magic, major, 0, DATA, mode, cap, DATA + cap, 64, SLOTS)
     hdr += name.ljust(64, b"\0")
-    hdr += struct.pack("<QIIII40x", tail, prod_lock, 0, 0, 0)
-    hdr += struct.pack("<QII48x", rd, 0, 0)
+    hdr += struct.pack("<QII48x", tail, prod_lock, 0)
+    hdr += struct.pack("<QIIIIQ32x", rd, 0, 0, 0, 0, consumed if consumed is not None else head)
     hdr += struct.pack("<Q56x", head)
     hdr += struct.pack("<IIIIQQQQ16x", 1, 0, 0, ever, 0, 0, 0, 0)
-    assert len(hdr) == 384
+    hdr += bytes(128)  # futex lines
+    assert len(hdr) == 512
     buf = bytearray(DATA + cap)
-    buf[:384] = hdr
+    buf[:512] = hdr
     for i, (word, role) in slots:
         struct.pack_into("<QQII", buf, SLOTS + 64 * i, word, 0, role, 0)
     for pos, st, ln, size, typ, payload in records:
@@ -38,7 +39,7 @@ def segment(cap=4096, mode=0, name=b"fuzz", tail=0, rd=0, head=0, prod_lock=0,
         buf[off + 16:off + 16 + len(payload)] = payload
     # Trim trailing zeros: the harness zero-fills the rest of the region.
     end = len(buf)
-    while end > 384 and buf[end - 1] == 0:
+    while end > 512 and buf[end - 1] == 0:
         end -= 1
     return bytes(buf[:end])
 
@@ -76,6 +77,9 @@ def ring_seeds():
     yield "unknown-kind", segment(tail=32, records=[rec(0, 15)])
     yield "misaligned-tail", segment(tail=40)
     yield "tail-a-lap-ahead", segment(tail=3 * 4096)
+    yield "consumed-past-rd", segment(tail=64, rd=32, head=0, consumed=48, records=[rec(0, COMMITTED), rec(32, COMMITTED)])
+    yield "held-by-gone-consumer", segment(tail=96, rd=64, head=0, consumed=32,
+                                           records=[rec(0, RELEASED), rec(32, COMMITTED), rec(64, COMMITTED)])
     yield "rd-past-tail", segment(tail=32, rd=64, head=64, records=[rec(0, COMMITTED)])
     yield "head-past-rd", segment(tail=64, rd=0, head=32, records=[rec(0, COMMITTED)])
     yield "wrap-wrong-length", segment(tail=4096 + 32, rd=4064, head=4064,

@@ -25,7 +25,9 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -104,6 +106,63 @@ static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct tim
 {
 	return syscall(SYS_futex, addr, shared ? op : (op | FUTEX_PRIVATE_FLAG), val, timeout, NULL,
 		       0);
+}
+
+/*
+ * Asymmetric fences. A publisher (commit, release) stores with release semantics and then
+ * reads the sleeper count with no fence between: a full fence there would stall every
+ * message for a cross-core round trip. The side about to sleep pays instead: after raising
+ * the sleeper count it calls membarrier(), which runs a full barrier on every CPU running a
+ * registered process, so either the publisher sees the sleeper or the sleeper sees the
+ * publication. Processes register once; one that cannot makes the whole ring fall back to
+ * seq_cst publication (hdr->strong_publish).
+ */
+static int membarrier_cmd = -1; /* the fence command this process registered for, or -1 */
+static pthread_once_t membarrier_once = PTHREAD_ONCE_INIT;
+
+static void membarrier_setup(void)
+{
+	if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) == 0)
+		membarrier_cmd = MEMBARRIER_CMD_GLOBAL_EXPEDITED;
+}
+
+static bool strong_publish(const struct psyne_ring *r)
+{
+	return atomic_load_explicit(&r->hdr->strong_publish, memory_order_relaxed) != 0;
+}
+
+/* The sleeper's half of the handshake, after raising its sleeper count. */
+static void fence_before_sleep(struct psyne_ring *r)
+{
+	if (membarrier_cmd < 0 || syscall(SYS_membarrier, membarrier_cmd, 0, 0) < 0) {
+		atomic_store(&r->hdr->strong_publish, 1);
+		atomic_thread_fence(memory_order_seq_cst);
+	}
+}
+
+/* The publisher's half: stores `val` into `word`, then says whether anyone sleeps. */
+static bool publish_u32(const struct psyne_ring *r, _Atomic uint32_t *word, uint32_t val,
+			_Atomic uint32_t *waiters)
+{
+	if (_unlikely_(strong_publish(r)))
+		atomic_store(word, val);
+	else {
+		atomic_store_explicit(word, val, memory_order_release);
+		atomic_signal_fence(memory_order_seq_cst); /* a compiler barrier; see above */
+	}
+	return atomic_load_explicit(waiters, memory_order_relaxed) > 0;
+}
+
+static bool publish_u64(const struct psyne_ring *r, _Atomic uint64_t *word, uint64_t val,
+			_Atomic uint32_t *waiters)
+{
+	if (_unlikely_(strong_publish(r)))
+		atomic_store(word, val);
+	else {
+		atomic_store_explicit(word, val, memory_order_release);
+		atomic_signal_fence(memory_order_seq_cst);
+	}
+	return atomic_load_explicit(waiters, memory_order_relaxed) > 0;
 }
 
 static void wake_all(const struct psyne_ring *r, _Atomic uint32_t *seq)
@@ -281,6 +340,8 @@ static bool peer_alive(struct psyne_ring *r, uint32_t i, uint64_t w)
 }
 
 static void advance_head(struct psyne_ring *r);
+static void adopt_consumer_side(struct psyne_ring *r);
+static void publish_head(struct psyne_ring *r, bool force);
 
 /* Moves slot `i` from word `w` to FREE and undoes what its owner held. */
 static void slot_retire(struct psyne_ring *r, uint32_t i, uint64_t w)
@@ -402,9 +463,13 @@ static int take_role(struct psyne_ring *r, uint32_t role)
 	atomic_fetch_add(&hdr->epoch, 1);
 	r->role |= role;
 	update_peers(r, false);
-	/* A consumer that died may have left claimed records at head: give their space back. */
-	if (role == PSYNE_ROLE_CONSUMER)
-		advance_head(r);
+	/* A consumer that left or died may have left claimed records: give their space back. */
+	if (role == PSYNE_ROLE_CONSUMER) {
+		if (r->multi_consumer)
+			advance_head(r);
+		else
+			adopt_consumer_side(r);
+	}
 	return 0;
 }
 
@@ -431,6 +496,9 @@ int psyne__ring_join(struct psyne_ring *r, void *mem, uint64_t size, bool shared
 	};
 	for (uint32_t i = 0; i < PSYNE_RING_SLOTS; i++)
 		r->peers[i].pidfd = -EBADF;
+	(void)pthread_once(&membarrier_once, membarrier_setup);
+	if (membarrier_cmd < 0)
+		atomic_store(&hdr->strong_publish, 1);
 	if (shared)
 		(void)proc_start_time(pid, &start); /* 0 means "unknown": pid alone is trusted */
 
@@ -467,6 +535,8 @@ void psyne__ring_leave(struct psyne_ring *r)
 {
 	if (!r || !r->hdr)
 		return;
+	if ((r->role & PSYNE_ROLE_CONSUMER) && !r->multi_consumer)
+		publish_head(r, true);
 	slot_retire(r, r->slot, r->word);
 	for (uint32_t i = 0; i < PSYNE_RING_SLOTS; i++)
 		r->peers[i].pidfd = safe_close(r->peers[i].pidfd);
@@ -542,7 +612,10 @@ static int ring_wait(struct psyne_ring *r, _Atomic uint32_t *seq, _Atomic uint32
 
 		atomic_fetch_add(waiters, 1);
 		seen = atomic_load(seq);
+		fence_before_sleep(r);
+		r->waiting = true;
 		ret = try(r, ctx);
+		r->waiting = false;
 		if (ret != -EAGAIN) {
 			atomic_fetch_sub(waiters, 1);
 			return ret;
@@ -645,6 +718,76 @@ static bool advance_head_locked(struct psyne_ring *r)
 }
 
 /*
+ * Single consumer: stores head when a quarter of the ring came free, when the consumer has
+ * caught up with the producers, or when a producer sleeps. `consumed` was stored before
+ * (seq_cst) and the sleeper count is loaded after it: a producer that announced its sleep
+ * too late for us to see it sees `consumed` instead (try_reserve_locked()).
+ */
+static void publish_head(struct psyne_ring *r, bool force)
+{
+	struct psyne_ring_hdr *hdr = r->hdr;
+
+	if (r->head_local == r->head_published)
+		return;
+	if (!force && r->head_local - r->head_published < r->capacity / 4)
+		return;
+	if (publish_u64(r, &hdr->head, r->head_local, &hdr->space_waiters))
+		wake_all(r, &hdr->space_seq);
+	r->head_published = r->head_local;
+}
+
+/* Single consumer: moves the released prefix over records released out of order. */
+static void consume_released(struct psyne_ring *r, uint64_t rd)
+{
+	while (r->head_local < rd) {
+		uint64_t h = r->head_local;
+		uint32_t kind =
+			rec_kind(atomic_load_explicit(&rec_at(r, h)->state, memory_order_relaxed));
+		int64_t len = rec_len(r, h, kind, rd);
+
+		if (len < 0 || kind != PSYNE_REC_RELEASED)
+			break;
+		r->head_local = h + (uint64_t)len;
+	}
+	bool sleepers = publish_u64(r, &r->hdr->consumed, r->head_local, &r->hdr->space_waiters);
+	publish_head(r, rd == r->tail_cache || sleepers);
+}
+
+/*
+ * A single consumer taking over from one that closed or died: what lies between the
+ * released prefix and rd the predecessor received and never released. It is dropped, and
+ * counted, and the space comes back.
+ */
+static void adopt_consumer_side(struct psyne_ring *r)
+{
+	struct psyne_ring_hdr *hdr = r->hdr;
+	uint64_t rd = atomic_load(&hdr->rd), c = atomic_load(&hdr->consumed);
+	uint64_t h = atomic_load(&hdr->head), dropped = 0;
+
+	if (c < h || c > rd || rd - h > r->capacity)
+		c = h; /* corrupt or never used: trust only head */
+	if (rd < h || rd - h > r->capacity || h % PSYNE_REC_ALIGN != 0) {
+		r->head_local = r->head_published = h;
+		return; /* the next receive reports the corruption */
+	}
+	for (uint64_t p = c; p < rd;) {
+		uint32_t kind = rec_kind(atomic_load(&rec_at(r, p)->state));
+		int64_t len = rec_len(r, p, kind, rd);
+
+		if (len < 0)
+			break;
+		dropped += kind == PSYNE_REC_COMMITTED || kind == PSYNE_REC_CLAIMED;
+		p += (uint64_t)len;
+	}
+	if (dropped > 0)
+		atomic_fetch_add_explicit(&hdr->dropped, dropped, memory_order_relaxed);
+	r->head_local = rd;
+	r->head_published = h;
+	atomic_store(&hdr->consumed, rd);
+	publish_head(r, true);
+}
+
+/*
  * Lets go of cons_lock, first settling releases that found it busy: a releaser bumps
  * `reclaim_pending` and only then tries the lock, so whoever holds the lock when (or after)
  * the bump sees `reclaim_pending != reclaim_done` here, before or after unlocking, and
@@ -677,7 +820,7 @@ static void advance_head(struct psyne_ring *r)
 	struct psyne_ring_hdr *hdr = r->hdr;
 
 	if (!r->multi_consumer) {
-		advance_head_locked(r);
+		consume_released(r, atomic_load(&hdr->rd));
 		return;
 	}
 	atomic_fetch_add(&hdr->reclaim_pending, 1);
@@ -708,8 +851,20 @@ static int try_reserve_locked(struct psyne_ring *r, struct reserve_ctx *c)
 	total = wrap + c->need;
 
 	if (t - r->head_cache + total > r->capacity) {
-		uint64_t h = atomic_load(&hdr->head);
+		/* Head only moves forward, and a lazily published one may be older than what we
+		 * saw of `consumed`: keep the newest. */
+		uint64_t h = MAX(atomic_load(&hdr->head), r->head_cache);
 
+		/* A single consumer publishes head lazily: look at what it has released when we
+		 * are about to sleep (it stores `consumed` before checking for sleepers, see
+		 * publish_head(), so one of us sees the other), and when another producer has
+		 * already gone past the published head on the strength of `consumed`. */
+		if (!r->multi_consumer && (r->waiting || h > t || t - h > r->capacity)) {
+			uint64_t done = atomic_load(&hdr->consumed);
+
+			if (done > h && done <= t)
+				h = done;
+		}
 		if (h > t || t - h > r->capacity)
 			return -EPROTO;
 		r->head_cache = h;
@@ -792,9 +947,7 @@ static struct psyne_ring_rec *own_reservation(struct psyne_ring *r, const struct
 
 static void publish(struct psyne_ring *r, struct psyne_ring_rec *rec, uint32_t kind)
 {
-	/* seq_cst store then load: pairs with the consumer's waiters++ then state load. */
-	atomic_store(&rec->state, rec_state(kind, 0));
-	if (atomic_load(&r->hdr->data_waiters) > 0)
+	if (publish_u32(r, &rec->state, rec_state(kind, 0), &r->hdr->data_waiters))
 		wake_all(r, &r->hdr->data_seq);
 }
 
@@ -883,10 +1036,13 @@ static int try_receive_locked(struct psyne_ring *r, struct receive_ctx *c)
 				return -EPROTO;
 			if (size > c->max_size)
 				return -EMSGSIZE;
-			/* Marked before rd moves: a consumer dying in between leaves a CLAIMED
-			 * record at rd, which the next one steps over and head then drops. */
-			atomic_store_explicit(&rec->state, rec_state(PSYNE_REC_CLAIMED, r->tag),
-					      memory_order_relaxed);
+			/* Several consumers mark their claim before rd moves: one dying in between
+			 * leaves a CLAIMED record at rd, which the next steps over and head then
+			 * drops. A single consumer's claims are [consumed, rd): no mark needed. */
+			if (r->multi_consumer)
+				atomic_store_explicit(&rec->state,
+						      rec_state(PSYNE_REC_CLAIMED, r->tag),
+						      memory_order_relaxed);
 			atomic_store_explicit(&hdr->rd, pos + (uint64_t)len, memory_order_release);
 			*c->msg = (struct psyne_msg){
 				.data = rec + 1,
@@ -900,7 +1056,10 @@ static int try_receive_locked(struct psyne_ring *r, struct receive_ctx *c)
 		case PSYNE_REC_CANCELLED:
 			atomic_store(&rec->state, rec_state(PSYNE_REC_RELEASED, 0));
 			atomic_store_explicit(&hdr->rd, pos + (uint64_t)len, memory_order_release);
-			advance_head_locked(r);
+			if (r->multi_consumer)
+				advance_head_locked(r);
+			else
+				consume_released(r, pos + (uint64_t)len);
 			continue;
 
 		case PSYNE_REC_CLAIMED:
@@ -946,6 +1105,33 @@ int psyne__ring_receive(struct psyne_ring *r, int timeout_ms, size_t max_size,
 	return 0;
 }
 
+/*
+ * Single consumer: a message released in order (the common case) just moves the released
+ * prefix; one released out of order is marked and picked up when the prefix reaches it.
+ */
+static void release_single(struct psyne_ring *r, uint64_t pos)
+{
+	uint64_t rd = atomic_load_explicit(&r->hdr->rd, memory_order_relaxed);
+	struct psyne_ring_rec *rec = rec_at(r, pos);
+	int64_t len;
+
+	if (pos < r->head_local || pos >= rd)
+		return; /* not a message this consumer holds: released twice */
+	if (rec_kind(atomic_load_explicit(&rec->state, memory_order_relaxed)) !=
+	    PSYNE_REC_COMMITTED)
+		return;
+	if (pos != r->head_local) {
+		atomic_store_explicit(&rec->state, rec_state(PSYNE_REC_RELEASED, 0),
+				      memory_order_relaxed);
+		return;
+	}
+	len = rec_len(r, pos, PSYNE_REC_COMMITTED, rd);
+	if (len < 0)
+		return;
+	r->head_local = pos + (uint64_t)len;
+	consume_released(r, rd);
+}
+
 void psyne__ring_release(struct psyne_ring *r, struct psyne_msg *msg)
 {
 	struct psyne_ring_rec *rec;
@@ -953,11 +1139,18 @@ void psyne__ring_release(struct psyne_ring *r, struct psyne_msg *msg)
 
 	if (!msg || msg->priv[1] != msg_cookie(r) || msg->priv[0] % PSYNE_REC_ALIGN != 0)
 		return;
-	rec = rec_at(r, msg->priv[0]);
-	st = rec_state(PSYNE_REC_CLAIMED, r->tag);
-	if (!atomic_compare_exchange_strong(&rec->state, &st, rec_state(PSYNE_REC_RELEASED, 0)))
-		return; /* not ours any more: released twice, or we were reaped */
 	msg->priv[1] = 0;
+	if (!r->multi_consumer) {
+		release_single(r, msg->priv[0]);
+		return;
+	}
+	rec = rec_at(r, msg->priv[0]);
+	/* Only the live owner writes a CLAIMED record it holds (advance_head() touches only dead
+	 * owners' ones), so a checked store does what a CAS would. */
+	st = atomic_load_explicit(&rec->state, memory_order_relaxed);
+	if (st != rec_state(PSYNE_REC_CLAIMED, r->tag))
+		return; /* not ours any more: we were reaped */
+	atomic_store(&rec->state, rec_state(PSYNE_REC_RELEASED, 0));
 	advance_head(r);
 }
 

@@ -7,7 +7,7 @@
  *
  * Region layout (all offsets from the region start):
  *
- *   0      struct psyne_ring_hdr      identity, cursors, futex words (one line each)
+ *   0      struct psyne_ring_hdr      identity, cursors, futex words (a line each)
  *   512    struct psyne_ring_slot[64] one per open handle: pid, role, counters
  *   8192   ring bytes                 capacity bytes, a power of two
  *
@@ -103,23 +103,21 @@ struct psyne_ring_hdr {
 	uint64_t reserved0[3];
 	/* line 1 */
 	char name[64];
-	/* line 2: producer side */
+	/* line 2: producer side, written by producers */
 	_Atomic uint64_t tail;
 	_Atomic uint32_t prod_lock; /* owner tag of the producer in the critical section */
-	_Atomic uint32_t space_seq; /* futex: bumped when space was freed */
-	_Atomic uint32_t space_waiters;
 	uint32_t reserved1;
-	uint64_t reserved2[5];
-	/* line 3: consumer side */
+	uint64_t reserved2[6];
+	/* line 3: consumer side, written by consumers */
 	_Atomic uint64_t rd;
-	_Atomic uint32_t data_seq; /* futex: bumped when a record was committed */
-	_Atomic uint32_t data_waiters;
 	/* multi-consumer: the tag of the consumer claiming or reclaiming */
 	_Atomic uint32_t cons_lock;
 	/* multi-consumer: bumped by releasers; reclaim_done is its value at the last reclaim */
 	_Atomic uint32_t reclaim_pending;
 	_Atomic uint32_t reclaim_done;
 	uint32_t reserved3a;
+	/* single consumer: every record below was released; head follows it lazily */
+	_Atomic uint64_t consumed;
 	uint64_t reserved3[4];
 	/* line 4: reclaim */
 	_Atomic uint64_t head;
@@ -133,14 +131,27 @@ struct psyne_ring_hdr {
 	_Atomic uint64_t retired_bytes;
 	_Atomic uint64_t dropped;
 	_Atomic uint64_t reclaimed;
-	uint64_t reserved5[2];
+	/* set when a participant cannot use membarrier(): everyone then publishes with seq_cst */
+	_Atomic uint32_t strong_publish;
+	uint32_t reserved5a;
+	uint64_t reserved5[1];
+	/* lines 6 and 7: futex words, written only by sleepers and wakers, read by every commit
+	 * and every head move; on lines of their own so the cursors never drag them along */
+	_Atomic uint32_t data_seq; /* bumped when a record was committed and someone sleeps */
+	_Atomic uint32_t data_waiters;
+	uint64_t reserved6[7];
+	_Atomic uint32_t space_seq; /* bumped when space was freed and someone sleeps */
+	_Atomic uint32_t space_waiters;
+	uint64_t reserved7[7];
 };
-_Static_assert(sizeof(struct psyne_ring_hdr) == 384, "ring header abi");
+_Static_assert(sizeof(struct psyne_ring_hdr) == 512, "ring header abi");
 _Static_assert(offsetof(struct psyne_ring_hdr, name) == 64, "ring header abi");
 _Static_assert(offsetof(struct psyne_ring_hdr, tail) == 128, "ring header abi");
 _Static_assert(offsetof(struct psyne_ring_hdr, rd) == 192, "ring header abi");
 _Static_assert(offsetof(struct psyne_ring_hdr, head) == 256, "ring header abi");
 _Static_assert(offsetof(struct psyne_ring_hdr, epoch) == 320, "ring header abi");
+_Static_assert(offsetof(struct psyne_ring_hdr, data_seq) == 384, "ring header abi");
+_Static_assert(offsetof(struct psyne_ring_hdr, space_seq) == 448, "ring header abi");
 _Static_assert(PSYNE_RING_SLOTS_OFFSET >= sizeof(struct psyne_ring_hdr), "layout");
 _Static_assert(PSYNE_RING_SLOTS_OFFSET + PSYNE_RING_SLOTS * sizeof(struct psyne_ring_slot) <=
 		       PSYNE_RING_DATA_OFFSET,
@@ -169,11 +180,14 @@ struct psyne_ring {
 	uint64_t word;
 	pid_t pid;
 	uint32_t role;
-	uint32_t epoch;	     /* hdr->epoch when peers were last looked at */
-	bool peers_gone;     /* the other side has been taken and is empty now */
-	bool lock_busy;	     /* the last try met a busy producer lock */
-	uint64_t head_cache; /* producer: last head seen */
-	uint64_t tail_cache; /* consumer: last tail seen */
+	uint32_t epoch;		 /* hdr->epoch when peers were last looked at */
+	bool peers_gone;	 /* the other side has been taken and is empty now */
+	bool lock_busy;		 /* the last try met a busy producer lock */
+	uint64_t head_cache;	 /* producer: last head seen */
+	uint64_t tail_cache;	 /* consumer: last tail seen */
+	uint64_t head_local;	 /* single consumer: released prefix (hdr->consumed) */
+	uint64_t head_published; /* single consumer: head as last stored */
+	bool waiting;		 /* the next try is the last before sleeping */
 	uint64_t messages;
 	uint64_t bytes;
 	uint64_t next_check_ns; /* when a waiter next looks at the peers' liveness */

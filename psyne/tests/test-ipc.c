@@ -151,11 +151,18 @@ TEST(mpsc_across_processes)
 		struct psyne_msg m;
 		ASSERT_ERROR(psyne_receive(c, 0, &m), EAGAIN);
 	}
+	/* Every producer joins before any may leave: with all of them gone and the ring drained
+	 * the consumer would rightly see -EPIPE before the late ones had started. */
+	int ready[2], go[2];
+	ASSERT_OK_ERRNO(pipe(ready));
+	ASSERT_OK_ERRNO(pipe(go));
 	for (unsigned k = 0; k < producers; k++) {
 		kids[k] = fork_ok();
 		if (kids[k] == 0) {
 			struct psyne_channel *p = NULL;
+			char x;
 
+			close(go[1]);
 			if (psyne_open(uri, &p) < 0)
 				_exit(10);
 			for (uint32_t i = 0; i < per; i++) {
@@ -163,11 +170,20 @@ TEST(mpsc_across_processes)
 
 				if (psyne_send(p, rec, sizeof(rec), k, 5000) < 0)
 					_exit(11);
+				if (i == 0 &&
+				    (write(ready[1], "x", 1) != 1 || read(go[0], &x, 1) != 0))
+					_exit(12);
 			}
 			psyne_close(p);
 			_exit(0);
 		}
 	}
+	close(go[0]);
+	for (unsigned k = 0; k < producers; k++) {
+		char x;
+		ASSERT_EQ(read(ready[0], &x, 1), 1);
+	}
+	close(go[1]); /* all in: let them run */
 	for (uint32_t got = 0; got < producers * per; got++) {
 		uint32_t rec[2];
 
@@ -178,6 +194,8 @@ TEST(mpsc_across_processes)
 	}
 	for (unsigned k = 0; k < producers; k++)
 		ASSERT_EQ(wait_exit(kids[k]), 0);
+	close(ready[0]);
+	close(ready[1]);
 	psyne_close(c);
 }
 

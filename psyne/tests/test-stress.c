@@ -112,6 +112,8 @@ static void *producer_main(void *arg)
 		(void)pthread_barrier_wait(&s->started);
 		return NULL;
 	}
+	bool started = false;
+
 	for (uint32_t seq = 0; seq < s->per_producer; seq++) {
 		uint32_t size =
 			sizeof(struct stress_hdr) +
