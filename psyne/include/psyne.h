@@ -29,7 +29,7 @@
  *   -EPROTONOSUPPORT  unknown URI scheme
  *   -EEXIST           the channel exists with another mode or capacity
  *   -EBUSY            a second producer on spsc/spmc, or a second consumer on spsc/mpsc
- *   -EMSGSIZE         the message can never fit (reserve: larger than capacity/2 - 16),
+ *   -EMSGSIZE         the message can never fit (reserve: larger than capacity/2 - 32),
  *                     or the buffer is too small (recv, which leaves the message queued)
  *   -EPIPE            every peer on the other side has closed or died and nothing is left
  *                     to read

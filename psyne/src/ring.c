@@ -42,6 +42,7 @@
 
 #define PSYNE_CHECK_NS (20ull * 1000 * 1000) /* peer liveness cadence while waiting */
 #define PSYNE_SPIN_NS (50ull * 1000)	     /* spin this long before sleeping */
+#define PSYNE_SPIN_MAX_PAUSES 4u
 #define PSYNE_LOCK_RETRY_NS (1000ull * 1000) /* sleep bound while the producer lock is busy */
 #define TAG_GEN_BITS 22u
 #define TAG_GEN_MASK ((1u << TAG_GEN_BITS) - 1)
@@ -595,12 +596,19 @@ static int ring_wait(struct psyne_ring *r, _Atomic uint32_t *seq, _Atomic uint32
 
 	deadline = deadline_from_timeout_ms(timeout_ms);
 	spin_end = now + PSYNE_SPIN_NS;
-	for (unsigned i = 1;; i++) {
-		cpu_relax();
+	/*
+	 * Polls back off exponentially (to PSYNE_SPIN_MAX_PAUSES pauses): a poller that keeps
+	 * re-reading the line the other side is writing takes it away after every store, and
+	 * a little distance lets a burst of records land in a line before we pull it over.
+	 */
+	for (unsigned i = 1, pauses = 1;; i++) {
+		for (unsigned j = 0; j < pauses; j++)
+			cpu_relax();
 		ret = try(r, ctx);
 		if (ret != -EAGAIN)
 			return ret;
-		if ((i & 63) == 0 && now_nsec(CLOCK_MONOTONIC) >= MIN(spin_end, deadline))
+		pauses = MIN(pauses * 2, PSYNE_SPIN_MAX_PAUSES);
+		if ((i & 15) == 0 && now_nsec(CLOCK_MONOTONIC) >= MIN(spin_end, deadline))
 			break;
 	}
 
@@ -750,7 +758,7 @@ static void consume_released(struct psyne_ring *r, uint64_t rd)
 		r->head_local = h + (uint64_t)len;
 	}
 	bool sleepers = publish_u64(r, &r->hdr->consumed, r->head_local, &r->hdr->space_waiters);
-	publish_head(r, rd == r->tail_cache || sleepers);
+	publish_head(r, r->caught_up || sleepers);
 }
 
 /*
@@ -850,7 +858,7 @@ static int try_reserve_locked(struct psyne_ring *r, struct reserve_ctx *c)
 		wrap = r->capacity - off;
 	total = wrap + c->need;
 
-	if (t - r->head_cache + total > r->capacity) {
+	if (t - r->head_cache + total + PSYNE_REC_HDR > r->capacity) {
 		/* Head only moves forward, and a lazily published one may be older than what we
 		 * saw of `consumed`: keep the newest. */
 		uint64_t h = MAX(atomic_load(&hdr->head), r->head_cache);
@@ -868,22 +876,30 @@ static int try_reserve_locked(struct psyne_ring *r, struct reserve_ctx *c)
 		if (h > t || t - h > r->capacity)
 			return -EPROTO;
 		r->head_cache = h;
-		if (t - h + total > r->capacity)
+		if (t - h + total + PSYNE_REC_HDR > r->capacity)
 			return -EAGAIN;
 	}
 
-	if (wrap > 0) {
-		rec = rec_at(r, t);
-		atomic_store_explicit(&rec->len, (uint32_t)wrap, memory_order_relaxed);
-		atomic_store_explicit(&rec->state, rec_state(PSYNE_REC_WRAP, 0),
-				      memory_order_relaxed);
-	}
+	/*
+	 * Consumers read the state word at rd and never tail: the word after the last record
+	 * must read 0 ("nothing yet"), so the end marker goes down first (into the slack the
+	 * space check kept), then the record, then the wrap record that leads to it. A reader
+	 * that sees any of them sees everything it leads to.
+	 */
+	atomic_store_explicit(&rec_at(r, t + total)->state, 0, memory_order_relaxed);
 	rec = rec_at(r, t + wrap);
 	atomic_store_explicit(&rec->len, (uint32_t)c->need, memory_order_relaxed);
 	atomic_store_explicit(&rec->size, (uint32_t)c->size, memory_order_relaxed);
 	atomic_store_explicit(&rec->type, 0, memory_order_relaxed);
 	atomic_store_explicit(&rec->state, rec_state(PSYNE_REC_RESERVED, r->tag),
-			      memory_order_relaxed);
+			      memory_order_release);
+	if (wrap > 0) {
+		struct psyne_ring_rec *w = rec_at(r, t);
+
+		atomic_store_explicit(&w->len, (uint32_t)wrap, memory_order_relaxed);
+		atomic_store_explicit(&w->state, rec_state(PSYNE_REC_WRAP, 0),
+				      memory_order_release);
+	}
 	atomic_store_explicit(&hdr->tail, t + total, memory_order_release);
 
 	*c->msg = (struct psyne_msg){
@@ -917,7 +933,8 @@ int psyne__ring_reserve(struct psyne_ring *r, size_t size, int timeout_ms,
 	struct reserve_ctx c = { .size = size, .msg = &msg };
 	int ret;
 
-	if (size > r->capacity / 2 - PSYNE_REC_HDR)
+	/* Record and end marker must fit twice over: then a wrap never starves it. */
+	if (size > r->capacity / 2 - 2 * PSYNE_REC_HDR)
 		return -EMSGSIZE;
 	c.need = ALIGN_TO(PSYNE_REC_HDR + size, PSYNE_REC_ALIGN);
 
@@ -996,27 +1013,24 @@ static int try_receive_locked(struct psyne_ring *r, struct receive_ctx *c)
 {
 	struct psyne_ring_hdr *hdr = r->hdr;
 
-	/* Bounded: every pass moves rd forward, and rd cannot pass tail. */
-	for (;;) {
+	/* Every pass moves rd forward; a corrupt ring cannot keep us going round it. */
+	for (uint64_t n = 0; n <= r->capacity / PSYNE_REC_ALIGN; n++) {
 		uint64_t pos = atomic_load_explicit(&hdr->rd, memory_order_acquire);
 		struct psyne_ring_rec *rec;
 		uint32_t st, kind, size;
 		int64_t len;
 
-		if (pos >= r->tail_cache) {
-			uint64_t t = atomic_load_explicit(&hdr->tail, memory_order_acquire);
-
-			if (pos > t || t - pos > r->capacity || pos % PSYNE_REC_ALIGN != 0)
-				return -EPROTO;
-			r->tail_cache = t;
-			if (pos == t)
-				return r->peers_gone ? -EPIPE : -EAGAIN;
-		}
-
+		if (pos % PSYNE_REC_ALIGN != 0)
+			return -EPROTO;
 		rec = rec_at(r, pos);
 		st = atomic_load(&rec->state); /* seq_cst: pairs with publish() */
+		if (st == 0) {
+			/* The end marker: nothing yet (see try_reserve_locked()). */
+			r->caught_up = true;
+			return r->peers_gone ? -EPIPE : -EAGAIN;
+		}
 		kind = rec_kind(st);
-		len = rec_len(r, pos, kind, r->tail_cache);
+		len = rec_len(r, pos, kind, pos + r->capacity);
 		if (len < 0)
 			return (int)len;
 
@@ -1044,6 +1058,7 @@ static int try_receive_locked(struct psyne_ring *r, struct receive_ctx *c)
 						      rec_state(PSYNE_REC_CLAIMED, r->tag),
 						      memory_order_relaxed);
 			atomic_store_explicit(&hdr->rd, pos + (uint64_t)len, memory_order_release);
+			r->caught_up = false;
 			*c->msg = (struct psyne_msg){
 				.data = rec + 1,
 				.size = size,
@@ -1072,6 +1087,7 @@ static int try_receive_locked(struct psyne_ring *r, struct receive_ctx *c)
 			return -EPROTO;
 		}
 	}
+	return -EPROTO;
 }
 
 static int try_receive(struct psyne_ring *r, void *ctx)
@@ -1166,6 +1182,10 @@ void psyne__ring_stats(struct psyne_ring *r, struct psyne_stats *ret_stats)
 		.reclaimed = atomic_load_explicit(&hdr->reclaimed, memory_order_relaxed),
 	};
 	uint64_t h = atomic_load(&hdr->head), t = atomic_load(&hdr->tail);
+
+	/* A single consumer publishes head lazily; its exact released prefix is `consumed`. */
+	if (!r->multi_consumer)
+		h = MAX(h, MIN(atomic_load(&hdr->consumed), t));
 
 	st.used = t >= h && t - h <= r->capacity ? t - h : 0;
 	for (uint32_t i = 0; i < PSYNE_RING_SLOTS; i++) {

@@ -184,7 +184,7 @@ struct psyne_ring {
 	bool peers_gone;	 /* the other side has been taken and is empty now */
 	bool lock_busy;		 /* the last try met a busy producer lock */
 	uint64_t head_cache;	 /* producer: last head seen */
-	uint64_t tail_cache;	 /* consumer: last tail seen */
+	bool caught_up;		 /* consumer: the last receive found the ring empty */
 	uint64_t head_local;	 /* single consumer: released prefix (hdr->consumed) */
 	uint64_t head_published; /* single consumer: head as last stored */
 	bool waiting;		 /* the next try is the last before sleeping */

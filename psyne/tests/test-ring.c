@@ -142,13 +142,13 @@ TEST(message_size_limits)
 	struct psyne_msg m;
 	char small[4];
 
-	ASSERT_ERROR(psyne_reserve(p, 2048 - 15, 0, &m), EMSGSIZE);
-	ASSERT_OK(psyne_reserve(p, 2048 - 16, 0, &m));
+	ASSERT_ERROR(psyne_reserve(p, 2048 - 31, 0, &m), EMSGSIZE);
+	ASSERT_OK(psyne_reserve(p, 2048 - 32, 0, &m));
 	ASSERT_OK(psyne_commit(p, &m));
 	/* Too small a buffer: an error, and the message stays queued. */
 	ASSERT_ERROR(psyne_recv(c, small, sizeof(small), NULL, 0), EMSGSIZE);
 	ASSERT_OK(psyne_receive(c, 0, &m));
-	ASSERT_EQ(m.size, 2048u - 16);
+	ASSERT_EQ(m.size, 2048u - 32);
 	psyne_release(c, &m);
 	psyne_close(p);
 	psyne_close(c);
@@ -331,10 +331,19 @@ TEST(corrupt_cursors_and_records)
 	ASSERT_OK(psyne__ring_format(mem, size, "bad", PSYNE_MODE_SPSC, 4096));
 	ASSERT_OK(psyne__ring_join(&r, mem, size, false));
 
-	atomic_store(&hdr->tail, 8); /* misaligned */
+	atomic_store(&hdr->rd, 8); /* misaligned */
 	ASSERT_ERROR(psyne__ring_receive(&r, 0, SIZE_MAX, &m), EPROTO);
-	atomic_store(&hdr->tail, 100000); /* further than a ring away */
+	atomic_store(&hdr->rd, 0);
+	/* A ring of records that all claim to be released already: consumers must not go round
+	 * it forever. */
+	for (unsigned off = 0; off < 4096; off += 16) {
+		struct psyne_ring_rec *x = (void *)((char *)mem + PSYNE_RING_DATA_OFFSET + off);
+
+		atomic_store(&x->len, 16);
+		atomic_store(&x->state, PSYNE_REC_RELEASED);
+	}
 	ASSERT_ERROR(psyne__ring_receive(&r, 0, SIZE_MAX, &m), EPROTO);
+	atomic_store(&hdr->rd, 0);
 
 	/* A record whose length runs past the end of the ring. */
 	struct psyne_ring_rec *rec = (void *)((char *)mem + PSYNE_RING_DATA_OFFSET);

@@ -136,12 +136,13 @@ static void *producer_main(void *arg)
 			fail(s, r);
 			break;
 		}
-		/* Every producer is in before any may leave: consumers see EPIPE only at the end.
-		 */
-		if (seq == 0)
+		/* All producers are in before any may leave: consumers see EPIPE only at the end */
+		if (seq == 0) {
 			(void)pthread_barrier_wait(&s->started);
+			started = true;
+		}
 	}
-	if (s->per_producer == 0 || r < 0)
+	if (!started)
 		(void)pthread_barrier_wait(&s->started);
 	psyne_close(ch);
 	return NULL;
