@@ -43,6 +43,7 @@
 #define PSYNE_CHECK_NS (20ull * 1000 * 1000) /* peer liveness cadence while waiting */
 #define PSYNE_SPIN_NS (50ull * 1000)	     /* spin this long before sleeping */
 #define PSYNE_SPIN_MAX_PAUSES 4u
+#define PSYNE_HEAD_BATCH 16u /* a single consumer publishes head every capacity/16 bytes */
 #define PSYNE_LOCK_RETRY_NS (1000ull * 1000) /* sleep bound while the producer lock is busy */
 #define TAG_GEN_BITS 22u
 #define TAG_GEN_MASK ((1u << TAG_GEN_BITS) - 1)
@@ -737,7 +738,7 @@ static void publish_head(struct psyne_ring *r, bool force)
 
 	if (r->head_local == r->head_published)
 		return;
-	if (!force && r->head_local - r->head_published < r->capacity / 4)
+	if (!force && r->head_local - r->head_published < r->capacity / PSYNE_HEAD_BATCH)
 		return;
 	if (publish_u64(r, &hdr->head, r->head_local, &hdr->space_waiters))
 		wake_all(r, &hdr->space_seq);
