@@ -103,6 +103,21 @@ static uint64_t msg_cookie(const struct psyne_ring *r)
 	return MSG_COOKIE ^ (uint64_t)(uintptr_t)r;
 }
 
+/*
+ * A reservation's private word: the handle's cookie above the reserved size. The size stays
+ * with the message rather than in the record, which the consumer may be polling: one store
+ * fewer into a contended line per message.
+ */
+static uint64_t reservation_word(const struct psyne_ring *r, size_t size)
+{
+	return (msg_cookie(r) >> 8 | 1) << 32 | (uint32_t)size;
+}
+
+static bool is_reservation_word(const struct psyne_ring *r, uint64_t word)
+{
+	return word >> 32 == (uint32_t)(msg_cookie(r) >> 8 | 1);
+}
+
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val, const struct timespec *timeout,
 		  bool shared)
 {
@@ -890,8 +905,6 @@ static int try_reserve_locked(struct psyne_ring *r, struct reserve_ctx *c)
 	atomic_store_explicit(&rec_at(r, t + total)->state, 0, memory_order_relaxed);
 	rec = rec_at(r, t + wrap);
 	atomic_store_explicit(&rec->len, (uint32_t)c->need, memory_order_relaxed);
-	atomic_store_explicit(&rec->size, (uint32_t)c->size, memory_order_relaxed);
-	atomic_store_explicit(&rec->type, 0, memory_order_relaxed);
 	atomic_store_explicit(&rec->state, rec_state(PSYNE_REC_RESERVED, r->tag),
 			      memory_order_release);
 	if (wrap > 0) {
@@ -906,7 +919,7 @@ static int try_reserve_locked(struct psyne_ring *r, struct reserve_ctx *c)
 	*c->msg = (struct psyne_msg){
 		.data = rec + 1,
 		.size = c->size,
-		.priv = { t + wrap, msg_cookie(r) },
+		.priv = { t + wrap, reservation_word(r, c->size) },
 	};
 	return 0;
 }
@@ -954,7 +967,7 @@ static struct psyne_ring_rec *own_reservation(struct psyne_ring *r, const struct
 {
 	struct psyne_ring_rec *rec;
 
-	if (!msg || msg->priv[1] != msg_cookie(r) || msg->priv[0] % PSYNE_REC_ALIGN != 0)
+	if (!msg || !is_reservation_word(r, msg->priv[1]) || msg->priv[0] % PSYNE_REC_ALIGN != 0)
 		return NULL;
 	rec = rec_at(r, msg->priv[0]);
 	if (atomic_load_explicit(&rec->state, memory_order_relaxed) !=
@@ -976,7 +989,7 @@ int psyne__ring_commit(struct psyne_ring *r, struct psyne_msg *msg)
 
 	if (!rec)
 		return -EINVAL;
-	if (msg->size > atomic_load_explicit(&rec->size, memory_order_relaxed))
+	if (msg->size > (uint32_t)msg->priv[1])
 		return -EINVAL; /* it may shrink, never grow */
 
 	atomic_store_explicit(&rec->size, (uint32_t)msg->size, memory_order_relaxed);
