@@ -763,7 +763,7 @@ static void publish_head(struct psyne_ring *r, bool force)
 /* Single consumer: moves the released prefix over records released out of order. */
 static void consume_released(struct psyne_ring *r, uint64_t rd)
 {
-	while (r->head_local < rd) {
+	while (r->head_local < rd && r->head_local % PSYNE_REC_ALIGN == 0) {
 		uint64_t h = r->head_local;
 		uint32_t kind =
 			rec_kind(atomic_load_explicit(&rec_at(r, h)->state, memory_order_relaxed));
@@ -788,9 +788,10 @@ static void adopt_consumer_side(struct psyne_ring *r)
 	uint64_t rd = atomic_load(&hdr->rd), c = atomic_load(&hdr->consumed);
 	uint64_t h = atomic_load(&hdr->head), dropped = 0;
 
-	if (c < h || c > rd || rd - h > r->capacity)
+	if (c < h || c > rd || rd - h > r->capacity || c % PSYNE_REC_ALIGN != 0)
 		c = h; /* corrupt or never used: trust only head */
-	if (rd < h || rd - h > r->capacity || h % PSYNE_REC_ALIGN != 0) {
+	if (rd < h || rd - h > r->capacity || h % PSYNE_REC_ALIGN != 0 ||
+	    rd % PSYNE_REC_ALIGN != 0) {
 		r->head_local = r->head_published = h;
 		return; /* the next receive reports the corruption */
 	}
