@@ -2,23 +2,26 @@
 /*
  * The ring algorithm, one for all four modes.
  *
- * Producers append records at `tail`. With several producers the append (space check,
- * header write, tail store) runs under `prod_lock`, a spin lock held for a few stores and
- * never across a wait, so that a consumer which sees tail move also sees the header behind
- * it. A record is published by the store of COMMITTED into its state word; consumers claim
- * it (a CAS when there are several), read it in place and mark it RELEASED; whoever
- * releases moves `head` over the released prefix, which gives the space back.
+ * Producers append records at `tail`: an end marker (a zero state word) past the record,
+ * then the record header (RESERVED), then any wrap record leading to it, then tail. With
+ * several producers that runs under `prod_lock`, a spin lock held for a few stores and never
+ * across a wait. A record is published by the release store of COMMITTED into its state
+ * word. Consumers never read tail: they read the state word at `rd`, where a zero means
+ * "nothing yet". They read the record in place and release it; released space comes back
+ * as `head` moves over the released prefix.
  *
- * Only consumers move rd and head. With several consumers both moves run under
- * `cons_lock`, so no thread ever reads a record header that another may be recycling:
- * every header read is of a record that cannot be freed under the reader. The
- * single-producer and single-consumer sides take no lock and no CAS: spsc is lock-free.
+ * Only consumers move rd and head. A single consumer does so with plain stores, keeps its
+ * exact released prefix in `consumed` and publishes head lazily (every capacity/16, when it
+ * has caught up, or when a producer sleeps). Several consumers claim and reclaim under
+ * `cons_lock`, so no thread ever reads a record header that another may be recycling.
+ * spsc takes no lock and, per message, no atomic read-modify-write and no fence: see the
+ * asymmetric fences below.
  *
- * Crashes: every record names its owner by tag (slot and generation). A participant that
- * dies keeps its slot until a survivor notices (a waiter looks at its peers' pidfds every
- * PSYNE_CHECK_NS) and reaps it by moving the slot to the next generation. From then on its
- * tag is stale: a consumer turns a stale RESERVED record into CANCELLED and skips it, and
- * head moves over a stale CLAIMED record as if it had been released.
+ * Crashes: every record and lock names its owner by tag (slot and generation). A participant
+ * that dies keeps its slot until a survivor notices (a waiter looks at its peers' pidfds
+ * every PSYNE_CHECK_NS) and reaps it by moving the slot to the next generation. From then
+ * on its tag is stale: a consumer turns a stale RESERVED record into CANCELLED and skips it,
+ * head moves over a stale CLAIMED record as if released, and a stale lock is broken.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -742,7 +745,7 @@ static bool advance_head_locked(struct psyne_ring *r)
 }
 
 /*
- * Single consumer: stores head when a quarter of the ring came free, when the consumer has
+ * Single consumer: stores head when capacity/PSYNE_HEAD_BATCH came free, when the consumer has
  * caught up with the producers, or when a producer sleeps. `consumed` was stored before
  * (seq_cst) and the sleeper count is loaded after it: a producer that announced its sleep
  * too late for us to see it sees `consumed` instead (try_reserve_locked()).
