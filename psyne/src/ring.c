@@ -160,28 +160,18 @@ static void fence_before_sleep(struct psyne_ring *r)
 	}
 }
 
-/* The publisher's half: stores `val` into `word`, then says whether anyone sleeps. */
-static bool publish_u32(const struct psyne_ring *r, _Atomic uint32_t *word, uint32_t val,
-			_Atomic uint32_t *waiters)
-{
-	if (_unlikely_(strong_publish(r)))
-		atomic_store(word, val);
-	else {
-		atomic_store_explicit(word, val, memory_order_release);
-		atomic_signal_fence(memory_order_seq_cst); /* a compiler barrier; see above */
-	}
-	return atomic_load_explicit(waiters, memory_order_relaxed) > 0;
-}
+/*
+ * The publisher's half: a release store (seq_cst where the ring fell back), then, with only
+ * a compiler barrier between, a look at the sleeper count. A macro because the published
+ * word is 32-bit (record states) or 64-bit (cursors), which C11's generic stores both take.
+ */
+#define PUBLISH(r, word, val)                                                                      \
+	(strong_publish(r) ? atomic_store((word), (val)) :                                         \
+			     atomic_store_explicit((word), (val), memory_order_release))
 
-static bool publish_u64(const struct psyne_ring *r, _Atomic uint64_t *word, uint64_t val,
-			_Atomic uint32_t *waiters)
+static bool anyone_sleeps(_Atomic uint32_t *waiters)
 {
-	if (_unlikely_(strong_publish(r)))
-		atomic_store(word, val);
-	else {
-		atomic_store_explicit(word, val, memory_order_release);
-		atomic_signal_fence(memory_order_seq_cst);
-	}
+	atomic_signal_fence(memory_order_seq_cst); /* see "Asymmetric fences" above */
 	return atomic_load_explicit(waiters, memory_order_relaxed) > 0;
 }
 
@@ -758,7 +748,8 @@ static void publish_head(struct psyne_ring *r, bool force)
 		return;
 	if (!force && r->head_local - r->head_published < r->capacity / PSYNE_HEAD_BATCH)
 		return;
-	if (publish_u64(r, &hdr->head, r->head_local, &hdr->space_waiters))
+	PUBLISH(r, &hdr->head, r->head_local);
+	if (anyone_sleeps(&hdr->space_waiters))
 		wake_all(r, &hdr->space_seq);
 	r->head_published = r->head_local;
 }
@@ -776,8 +767,8 @@ static void consume_released(struct psyne_ring *r, uint64_t rd)
 			break;
 		r->head_local = h + (uint64_t)len;
 	}
-	bool sleepers = publish_u64(r, &r->hdr->consumed, r->head_local, &r->hdr->space_waiters);
-	publish_head(r, r->caught_up || sleepers);
+	PUBLISH(r, &r->hdr->consumed, r->head_local);
+	publish_head(r, r->caught_up || anyone_sleeps(&r->hdr->space_waiters));
 }
 
 /*
@@ -982,7 +973,8 @@ static struct psyne_ring_rec *own_reservation(struct psyne_ring *r, const struct
 
 static void publish(struct psyne_ring *r, struct psyne_ring_rec *rec, uint32_t kind)
 {
-	if (publish_u32(r, &rec->state, rec_state(kind, 0), &r->hdr->data_waiters))
+	PUBLISH(r, &rec->state, rec_state(kind, 0));
+	if (anyone_sleeps(&r->hdr->data_waiters))
 		wake_all(r, &r->hdr->data_seq);
 }
 
