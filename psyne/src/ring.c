@@ -5,10 +5,11 @@
  * Producers append records at `tail`: an end marker (a zero state word) past the record,
  * then the record header (RESERVED), then any wrap record leading to it, then tail. With
  * several producers that runs under `prod_lock`, a spin lock held for a few stores and never
- * across a wait. A record is published by the release store of COMMITTED into its state
- * word. Consumers never read tail: they read the state word at `rd`, where a zero means
- * "nothing yet". They read the record in place and release it; released space comes back
- * as `head` moves over the released prefix.
+ * across a wait. A single producer does all of it at commit instead, for the newest of its
+ * reservations (try_reserve_locked() says why that is safe). A record is published by the
+ * release store of COMMITTED into its state word. Consumers never read tail: they read the state
+ * word at `rd`, where a zero means "nothing yet". They read the record in place and release it;
+ * released space comes back as `head` moves over the released prefix.
  *
  * Only consumers move rd and head. A single consumer does so with plain stores, keeps its
  * exact released prefix in `consumed` and publishes head lazily (every capacity/16, when it
@@ -856,12 +857,56 @@ struct reserve_ctx {
 	struct psyne_msg *msg;
 };
 
+/*
+ * Makes a reservation of [t, end) visible: the record at t + wrap, RESERVED by us, and the
+ * wrap record of `wrap` bytes at t that leads to it.
+ *
+ * Consumers read the state word at rd and never tail: the word after the last record must
+ * read 0 ("nothing yet"), so the end marker goes down first (into the slack the space check
+ * kept), then the record, then the wrap record that leads to it. A reader that sees any of
+ * them sees everything it leads to.
+ */
+static void write_reservation(struct psyne_ring *r, uint64_t t, uint64_t wrap, uint64_t end)
+{
+	struct psyne_ring_rec *rec = rec_at(r, t + wrap);
+
+	atomic_store_explicit(&rec_at(r, end)->state, 0, memory_order_relaxed);
+	atomic_store_explicit(&rec->len, (uint32_t)(end - t - wrap), memory_order_relaxed);
+	atomic_store_explicit(&rec->state, rec_state(PSYNE_REC_RESERVED, r->tag),
+			      memory_order_release);
+	if (wrap > 0) {
+		struct psyne_ring_rec *w = rec_at(r, t);
+
+		atomic_store_explicit(&w->len, (uint32_t)wrap, memory_order_relaxed);
+		atomic_store_explicit(&w->state, rec_state(PSYNE_REC_WRAP, 0),
+				      memory_order_release);
+	}
+	atomic_store_explicit(&r->hdr->tail, end, memory_order_release);
+}
+
+/*
+ * A single producer keeps its newest reservation to itself ("lazy"): nothing goes into shared
+ * memory until commit, which writes the whole header once and publishes it. The cache line
+ * a caught-up consumer polls then changes once per message instead of twice. tail stays
+ * behind the lazy reservation, so if the producer dies holding it, its successor simply
+ * starts there; nothing is left to reclaim. Only a second reservation, made while the first
+ * is held, makes the first visible as RESERVED (in order, so a consumer can skip it if we
+ * die): then the crash rules for RESERVED records apply.
+ */
 static int try_reserve_locked(struct psyne_ring *r, struct reserve_ctx *c)
 {
 	struct psyne_ring_hdr *hdr = r->hdr;
-	uint64_t t = atomic_load_explicit(&hdr->tail, memory_order_relaxed);
-	uint64_t off = t & r->mask, wrap = 0, total;
+	uint64_t t, off, wrap = 0, total;
 	struct psyne_ring_rec *rec;
+
+	/* A second reservation while the first is still held: the first must be visible now, so
+	 * that a crash leaves a record behind it that a consumer can step over. */
+	if (r->lazy) {
+		write_reservation(r, r->lazy_pos - r->lazy_wrap, r->lazy_wrap, r->lazy_end);
+		r->lazy = false;
+	}
+	t = atomic_load_explicit(&hdr->tail, memory_order_relaxed);
+	off = t & r->mask;
 
 	if (t % PSYNE_REC_ALIGN != 0)
 		return -EPROTO;
@@ -891,25 +936,15 @@ static int try_reserve_locked(struct psyne_ring *r, struct reserve_ctx *c)
 			return -EAGAIN;
 	}
 
-	/*
-	 * Consumers read the state word at rd and never tail: the word after the last record
-	 * must read 0 ("nothing yet"), so the end marker goes down first (into the slack the
-	 * space check kept), then the record, then the wrap record that leads to it. A reader
-	 * that sees any of them sees everything it leads to.
-	 */
-	atomic_store_explicit(&rec_at(r, t + total)->state, 0, memory_order_relaxed);
 	rec = rec_at(r, t + wrap);
-	atomic_store_explicit(&rec->len, (uint32_t)c->need, memory_order_relaxed);
-	atomic_store_explicit(&rec->state, rec_state(PSYNE_REC_RESERVED, r->tag),
-			      memory_order_release);
-	if (wrap > 0) {
-		struct psyne_ring_rec *w = rec_at(r, t);
-
-		atomic_store_explicit(&w->len, (uint32_t)wrap, memory_order_relaxed);
-		atomic_store_explicit(&w->state, rec_state(PSYNE_REC_WRAP, 0),
-				      memory_order_release);
+	if (r->multi_producer) {
+		write_reservation(r, t, wrap, t + total);
+	} else {
+		r->lazy = true;
+		r->lazy_pos = t + wrap;
+		r->lazy_wrap = wrap;
+		r->lazy_end = t + total;
 	}
-	atomic_store_explicit(&hdr->tail, t + total, memory_order_release);
 
 	*c->msg = (struct psyne_msg){
 		.data = rec + 1,
@@ -978,19 +1013,64 @@ static void publish(struct psyne_ring *r, struct psyne_ring_rec *rec, uint32_t k
 		wake_all(r, &r->hdr->data_seq);
 }
 
+/* Whether `msg` is this producer's lazy reservation (see try_reserve_locked()). */
+static bool is_lazy(const struct psyne_ring *r, const struct psyne_msg *msg)
+{
+	return r->lazy && msg->priv[0] == r->lazy_pos && is_reservation_word(r, msg->priv[1]);
+}
+
+/*
+ * Publishes the lazy reservation in one go: end marker, the whole record header, then the
+ * wrap record that leads to it, as write_reservation() orders them. The last store is the
+ * one at the position a caught-up consumer polls, and only it is followed by the check for
+ * sleepers (see "Asymmetric fences").
+ */
+static void commit_lazy(struct psyne_ring *r, const struct psyne_msg *msg)
+{
+	struct psyne_ring_rec *rec = rec_at(r, r->lazy_pos);
+	uint32_t committed = rec_state(PSYNE_REC_COMMITTED, 0);
+
+	atomic_store_explicit(&rec_at(r, r->lazy_end)->state, 0, memory_order_relaxed);
+	atomic_store_explicit(&rec->len, (uint32_t)(r->lazy_end - r->lazy_pos),
+			      memory_order_relaxed);
+	atomic_store_explicit(&rec->size, (uint32_t)msg->size, memory_order_relaxed);
+	atomic_store_explicit(&rec->type, msg->type, memory_order_relaxed);
+	if (r->lazy_wrap > 0) {
+		struct psyne_ring_rec *w = rec_at(r, r->lazy_pos - r->lazy_wrap);
+
+		atomic_store_explicit(&rec->state, committed, memory_order_release);
+		atomic_store_explicit(&w->len, (uint32_t)r->lazy_wrap, memory_order_relaxed);
+		rec = w;
+		committed = rec_state(PSYNE_REC_WRAP, 0);
+	}
+	PUBLISH(r, &rec->state, committed);
+	if (anyone_sleeps(&r->hdr->data_waiters))
+		wake_all(r, &r->hdr->data_seq);
+	atomic_store_explicit(&r->hdr->tail, r->lazy_end, memory_order_release);
+	r->lazy = false;
+}
+
 int psyne__ring_commit(struct psyne_ring *r, struct psyne_msg *msg)
 {
-	struct psyne_ring_rec *rec = own_reservation(r, msg);
 	struct psyne_ring_slot *s = &r->slots[r->slot];
+	struct psyne_ring_rec *rec = NULL;
+	bool lazy = msg && is_lazy(r, msg);
 
-	if (!rec)
-		return -EINVAL;
+	if (!lazy) {
+		rec = own_reservation(r, msg);
+		if (!rec)
+			return -EINVAL;
+	}
 	if (msg->size > (uint32_t)msg->priv[1])
 		return -EINVAL; /* it may shrink, never grow */
 
-	atomic_store_explicit(&rec->size, (uint32_t)msg->size, memory_order_relaxed);
-	atomic_store_explicit(&rec->type, msg->type, memory_order_relaxed);
-	publish(r, rec, PSYNE_REC_COMMITTED);
+	if (!lazy) {
+		atomic_store_explicit(&rec->size, (uint32_t)msg->size, memory_order_relaxed);
+		atomic_store_explicit(&rec->type, msg->type, memory_order_relaxed);
+		publish(r, rec, PSYNE_REC_COMMITTED);
+	} else {
+		commit_lazy(r, msg);
+	}
 
 	r->messages++;
 	r->bytes += msg->size;
@@ -1002,8 +1082,17 @@ int psyne__ring_commit(struct psyne_ring *r, struct psyne_msg *msg)
 
 void psyne__ring_cancel(struct psyne_ring *r, struct psyne_msg *msg)
 {
-	struct psyne_ring_rec *rec = own_reservation(r, msg);
+	struct psyne_ring_rec *rec;
 
+	if (!msg)
+		return;
+	if (is_lazy(r, msg)) {
+		/* Nothing of it was shared and tail never moved past it: just forget it. */
+		r->lazy = false;
+		msg->priv[1] = 0;
+		return;
+	}
+	rec = own_reservation(r, msg);
 	if (!rec)
 		return;
 	publish(r, rec, PSYNE_REC_CANCELLED);

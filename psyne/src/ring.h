@@ -188,6 +188,15 @@ struct psyne_ring {
 	uint64_t head_local;	 /* single consumer: released prefix (hdr->consumed) */
 	uint64_t head_published; /* single consumer: head as last stored */
 	bool waiting;		 /* the next try is the last before sleeping */
+	/*
+	 * Single producer: the newest reservation, while nothing of it is in shared memory yet
+	 * (see try_reserve_locked()). pos is where its record goes, after `wrap` bytes of wrap
+	 * record at pos - wrap; end is where the next record goes.
+	 */
+	bool lazy;
+	uint64_t lazy_pos;
+	uint64_t lazy_wrap;
+	uint64_t lazy_end;
 	uint64_t messages;
 	uint64_t bytes;
 	uint64_t next_check_ns; /* when a waiter next looks at the peers' liveness */

@@ -259,6 +259,62 @@ TEST(wrap_records)
 	psyne_close(c);
 }
 
+/*
+ * A single producer keeps its newest reservation out of shared memory until commit, and
+ * makes it visible when it reserves again: hold one to three at a time, across wraps,
+ * committing or cancelling them in every order, and check what arrives.
+ */
+TEST(held_reservations)
+{
+	struct psyne_channel *p = open_ok("memory://held?capacity=4K");
+	struct psyne_channel *c = open_ok("memory://held");
+	unsigned char buf[1024];
+	uint32_t seed = 1;
+
+	for (uint32_t i = 0; i < 5000; i++) {
+		struct psyne_msg m[3];
+		bool sent[3] = { false, false, false };
+		unsigned n = 1 + i % 3, order = i / 3;
+
+		for (unsigned k = 0; k < n; k++) {
+			seed = seed * 1103515245u + 12345u;
+			ASSERT_OK(psyne_reserve(p, 1 + (seed >> 16) % 900, 0, &m[k]));
+			memset(m[k].data, (int)(k + 1), m[k].size);
+			m[k].type = i * 4 + k;
+		}
+		/* Resolve them in the order picked by `order`; cancel every third one. */
+		for (unsigned j = 0; j < n; j++) {
+			unsigned k = (order + j * (1 + order % 2)) % n;
+
+			while (sent[k] || m[k].priv[1] == 0)
+				k = (k + 1) % n;
+			if ((i + k) % 3 == 2) {
+				psyne_cancel(p, &m[k]);
+				m[k].priv[1] = 0;
+				continue;
+			}
+			ASSERT_OK(psyne_commit(p, &m[k]));
+			sent[k] = true;
+		}
+		for (unsigned k = 0; k < n; k++) {
+			uint32_t type;
+
+			if (!sent[k])
+				continue;
+			ASSERT_EQ(psyne_recv(c, buf, sizeof(buf), &type, 0), (int)m[k].size);
+			ASSERT_EQ(type, i * 4 + k);
+			ASSERT_EQ(buf[0], (unsigned char)(k + 1));
+			ASSERT_EQ(buf[m[k].size - 1], (unsigned char)(k + 1));
+		}
+		ASSERT_ERROR(psyne_recv(c, buf, sizeof(buf), NULL, 0), EAGAIN);
+	}
+	struct psyne_stats st;
+	ASSERT_OK(psyne_channel_stats(c, &st));
+	ASSERT_EQ(st.used, 0u);
+	psyne_close(p);
+	psyne_close(c);
+}
+
 struct waker {
 	struct psyne_channel *ch;
 	int delay_ms;
