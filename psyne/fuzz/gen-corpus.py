@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Writes the seed corpus of fuzz-ring and fuzz-uri: well-formed segments in every state the
-ring can be in, and the corruptions a hostile or crashed process could leave. The layout
-mirrors psyne/src/ring.h (pinned there by _Static_assert). Usage: gen-corpus.py [DIR]"""
+"""Writes the seed corpus of fuzz-ring, fuzz-uri and fuzz-frame: well-formed segments in every
+state the ring can be in, and the corruptions a hostile or crashed process could leave; URIs;
+wire frame streams, good and bad. The layouts mirror psyne/src/ring.h and psyne/src/frame.h
+(pinned there by _Static_assert). Usage: gen-corpus.py [DIR]"""
 import os
 import struct
 import sys
@@ -102,9 +103,111 @@ def uri_seeds():
         yield "uri-%02d" % i, u.encode()
 
 
+FRAME_MAGIC, FRAME_VERSION = 0x46595350, 1
+FRAME_HELLO, FRAME_DATA, FRAME_ACK, FRAME_PING, FRAME_PONG, FRAME_BYE, FRAME_REJECT = range(1, 8)
+F_MEMFD = 0x1
+# fuzz-frame's settings bytes: chunking, seed, max_payload index (0, 48, 260, 4K, 64K, 1M).
+WHOLE, ONE_BYTE = 0, 1
+MAX_64K, MAX_1M = 4, 5
+
+
+def crc32c(data, crc=0):
+    """CRC32C, bit by bit: slow and obviously right. Extends like psyne__crc32c()."""
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def frame(kind, payload=b"", seq=0, typ=0, flags=0, length=None, magic=FRAME_MAGIC,
+          version=FRAME_VERSION, reserved=0, crc=None):
+    length = len(payload) if length is None else length
+    hdr = struct.pack("<IBBHIIQII", magic, version, kind, flags, typ, length, seq, 0, reserved)
+    if crc is None:
+        crc = crc32c(payload, crc32c(hdr))
+    return hdr[:24] + struct.pack("<I", crc) + hdr[28:] + payload
+
+
+def hello(session=0x0123456789ABCDEF, next_seq=0, mode=0, max_msg=1 << 20, heartbeat_ms=1000,
+          flags=0, reserved=(0, 0)):
+    return struct.pack("<QQIIIIQQ", session, next_seq, mode, max_msg, heartbeat_ms, flags,
+                       *reserved)
+
+
+def reject(err, reason):
+    return struct.pack("<I", err) + reason
+
+
+def fuzz_input(stream, chunking=WHOLE, seed=0, max_sel=MAX_64K):
+    return bytes([chunking, seed, max_sel]) + stream
+
+
+def frame_seeds():
+    good = {
+        "hello": frame(FRAME_HELLO, hello(mode=1, flags=1), seq=0),
+        "data": frame(FRAME_DATA, bytes(range(200)), seq=7, typ=0xDEADBEEF),
+        "data-empty": frame(FRAME_DATA, seq=8, typ=1),
+        "data-memfd": frame(FRAME_DATA, seq=9, typ=2, flags=F_MEMFD, length=5 << 20),
+        "ack": frame(FRAME_ACK, seq=10),
+        "ping": frame(FRAME_PING, seq=0x1122334455667788),
+        "pong": frame(FRAME_PONG, seq=0x1122334455667788),
+        "bye": frame(FRAME_BYE),
+        "reject": frame(FRAME_REJECT, reject(111, "mode mismatch: spsc vs mpmc".encode())),
+        "reject-max": frame(FRAME_REJECT, reject(90, b"r" * 256)),
+    }
+    for name, f in good.items():
+        yield "good-" + name, fuzz_input(f, max_sel=MAX_1M if name == "data-memfd" else MAX_64K)
+
+    session = b"".join([good["hello"], good["data"], good["ping"], good["data-empty"],
+                        good["ack"], good["data-memfd"], good["reject"], good["bye"]])
+    yield "session-whole", fuzz_input(session, WHOLE, max_sel=MAX_1M)
+    yield "session-one-byte", fuzz_input(session, ONE_BYTE, max_sel=MAX_1M)
+    yield "session-random-chunks", fuzz_input(session, 5, seed=42, max_sel=MAX_1M)
+    batch = b"".join(frame(FRAME_DATA, bytes([i]) * (i % 23), seq=i, typ=i) for i in range(200))
+    yield "batch-200-small", fuzz_input(batch)
+    yield "batch-random-chunks", fuzz_input(batch, 3, seed=7)
+    # Past the reader's initial 64 KiB: the buffer must grow.
+    large = frame(FRAME_DATA, bytes(range(256)) * 280, seq=1) + good["bye"]
+    yield "large-data-70k", fuzz_input(large, 200, seed=3, max_sel=MAX_1M)
+
+    yield "truncated-header", fuzz_input(good["data"][:20])
+    yield "truncated-payload", fuzz_input(good["ping"] + good["data"][:100], ONE_BYTE)
+    bad = frame(FRAME_DATA, b"abc", seq=1, crc=0x12345678)
+    yield "bad-crc-header", fuzz_input(good["ping"] + bad)
+    bad = bytearray(good["data"])
+    bad[100] ^= 0x40
+    yield "bad-crc-payload", fuzz_input(good["ack"] + bytes(bad) + good["bye"])
+    yield "oversize-data", fuzz_input(frame(FRAME_DATA, length=65537, crc=0) + bytes(64))
+    yield "oversize-huge", fuzz_input(frame(FRAME_DATA, length=0xFFFFFFFF, crc=0), ONE_BYTE)
+    yield "too-big-for-max-0", fuzz_input(good["hello"], max_sel=0)
+    yield "bad-version-0", fuzz_input(frame(FRAME_PING, version=0))
+    yield "bad-version-2", fuzz_input(good["ping"] + frame(FRAME_PING, version=2))
+    yield "bad-magic", fuzz_input(frame(FRAME_PING, magic=0x46595351))
+    yield "bad-kind-0", fuzz_input(frame(0))
+    yield "bad-kind-8", fuzz_input(frame(8))
+    yield "bad-flags", fuzz_input(frame(FRAME_DATA, b"x", flags=0x8000))
+    yield "memfd-on-ping", fuzz_input(frame(FRAME_PING, flags=F_MEMFD))
+    yield "type-on-ack", fuzz_input(frame(FRAME_ACK, typ=5))
+    yield "reserved-set", fuzz_input(frame(FRAME_BYE, reserved=1))
+    yield "ack-with-payload", fuzz_input(frame(FRAME_ACK, b"\0"))
+    yield "hello-short", fuzz_input(frame(FRAME_HELLO, hello()[:47]))
+    yield "reject-short", fuzz_input(frame(FRAME_REJECT, b"\1\0\0"))
+    yield "reject-long", fuzz_input(frame(FRAME_REJECT, reject(1, b"r" * 257)))
+    yield "hello-bad-mode", fuzz_input(frame(FRAME_HELLO, hello(mode=4)))
+    yield "hello-bad-heartbeat", fuzz_input(frame(FRAME_HELLO, hello(heartbeat_ms=9)) +
+                                            frame(FRAME_HELLO, hello(heartbeat_ms=600001)))
+    yield "hello-zero-max-msg", fuzz_input(frame(FRAME_HELLO, hello(max_msg=0)))
+    yield "hello-reserved", fuzz_input(frame(FRAME_HELLO, hello(reserved=(0, 1))))
+    yield "hello-bad-flags", fuzz_input(frame(FRAME_HELLO, hello(flags=2)))
+    yield "garbage", fuzz_input(bytes((i * 167 + 13) & 0xFF for i in range(300)), 2, seed=9)
+    yield "garbage-psyf", fuzz_input(b"PSYF" + bytes((i * 89 + 1) & 0xFF for i in range(200)))
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
-    for sub, seeds in (("ring", ring_seeds()), ("uri", uri_seeds())):
+    for sub, seeds in (("ring", ring_seeds()), ("uri", uri_seeds()), ("frame", frame_seeds())):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
         for name, data in seeds:
             with open(os.path.join(root, sub, name), "wb") as f:
