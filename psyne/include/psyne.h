@@ -134,11 +134,14 @@ struct psyne_stats {
 	uint32_t producers; /* live producers */
 	uint32_t consumers; /* live consumers */
 	uint32_t reserved0;
-	uint64_t messages;  /* messages committed on the channel */
-	uint64_t bytes;	    /* payload bytes committed on the channel */
-	uint64_t dropped;   /* messages lost with a dead consumer */
-	uint64_t reclaimed; /* reservations reclaimed from dead producers */
-	uint64_t reserved1[4];
+	uint64_t messages;   /* messages committed on the channel */
+	uint64_t bytes;	     /* payload bytes committed on the channel */
+	uint64_t dropped;    /* messages lost with a dead consumer */
+	uint64_t reclaimed;  /* reservations reclaimed from dead producers */
+	uint64_t reconnects; /* network: times a session came back on a new connection */
+	uint64_t received;   /* network: messages this handle received */
+	uint64_t received_bytes;
+	uint64_t reserved1[1];
 };
 
 /* Fills *ret_stats with the channel's counters. */

@@ -116,6 +116,7 @@ void psyne__frame_hello_encode(void *out, const struct psyne_hello *h)
 		.max_msg = htole32(h->max_msg),
 		.heartbeat_ms = htole32(h->heartbeat_ms),
 		.flags = htole32(h->flags),
+		.window = htole64(h->window),
 	};
 
 	memcpy(out, &w, sizeof(w));
@@ -129,7 +130,7 @@ int psyne__frame_hello_decode(const void *payload, size_t len, struct psyne_hell
 	if (len != sizeof(w))
 		return -EPROTO;
 	memcpy(&w, payload, sizeof(w));
-	if (w.reserved[0] != 0 || w.reserved[1] != 0)
+	if (w.reserved != 0)
 		return -EPROTO;
 
 	h = (struct psyne_hello){
@@ -139,6 +140,7 @@ int psyne__frame_hello_decode(const void *payload, size_t len, struct psyne_hell
 		.max_msg = le32toh(w.max_msg),
 		.heartbeat_ms = le32toh(w.heartbeat_ms),
 		.flags = le32toh(w.flags),
+		.window = le64toh(w.window),
 	};
 	if (h.mode >= _PSYNE_MODE_MAX)
 		return -EPROTO;

@@ -86,7 +86,8 @@ struct psyne_frame_hello {
 	uint32_t max_msg;      /* largest payload this side accepts */
 	uint32_t heartbeat_ms; /* sender's heartbeat interval */
 	uint32_t flags;	       /* PSYNE_HELLO_F_* */
-	uint64_t reserved[2];  /* 0 */
+	uint64_t window;       /* bytes the sender's send ring holds: acknowledge well within it */
+	uint64_t reserved;     /* 0 */
 };
 _Static_assert(sizeof(struct psyne_frame_hello) == PSYNE_FRAME_HELLO_SIZE, "hello abi");
 _Static_assert(offsetof(struct psyne_frame_hello, session) == 0, "hello abi");
@@ -95,7 +96,8 @@ _Static_assert(offsetof(struct psyne_frame_hello, mode) == 16, "hello abi");
 _Static_assert(offsetof(struct psyne_frame_hello, max_msg) == 20, "hello abi");
 _Static_assert(offsetof(struct psyne_frame_hello, heartbeat_ms) == 24, "hello abi");
 _Static_assert(offsetof(struct psyne_frame_hello, flags) == 28, "hello abi");
-_Static_assert(offsetof(struct psyne_frame_hello, reserved) == 32, "hello abi");
+_Static_assert(offsetof(struct psyne_frame_hello, window) == 32, "hello abi");
+_Static_assert(offsetof(struct psyne_frame_hello, reserved) == 40, "hello abi");
 
 /* A decoded header, in host byte order. */
 struct psyne_frame {
@@ -115,6 +117,7 @@ struct psyne_hello {
 	uint32_t max_msg;
 	uint32_t heartbeat_ms;
 	uint32_t flags;
+	uint64_t window;
 };
 
 /* The payload bytes that follow header `f` in the stream: 0 for a memfd frame. */

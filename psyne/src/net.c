@@ -1,0 +1,1836 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The session engine of the stream transports (unix://, tcp://).
+ *
+ * A handle talks to one peer (a dialer) or to many (a listener). For each peer it keeps a
+ * *session*: a ring of outgoing frames (tx) and a ring of incoming ones (rx), both mapped
+ * twice back to back (dbuf.h) so that no frame is ever split. A session outlives its
+ * connection: when a connection breaks, the dialer dials again, both sides say in HELLO
+ * which sequence number they expect next, and the sender resends from there. Frames stay in
+ * tx until the peer acknowledges them (ACK), so a committed message is neither lost nor
+ * duplicated while both processes live.
+ *
+ * tx slot:  [slot header 8 B: total, flags][wire frame: header 32 B, payload, pad to 8]
+ * rx:       wire frames as read, each padded to 8; the header's reserved word is ours once
+ *           the CRC is checked and marks what the frame is to us (RX_*).
+ *
+ * Threads: the caller's thread does the socket work of its own calls (a lone message is
+ * written by commit at once; receive reads straight into rx and polls the sockets when it
+ * must wait). One I/O thread per handle does what nobody else is there to do: accepting,
+ * handshakes, dialing, heartbeats, flushing batches, and reading while the caller is busy
+ * elsewhere. `lock` guards the bookkeeping only; the read and write system calls run
+ * without it, on regions the other thread does not touch (`reading`/`writing` say who).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/string-util.h"
+#include "common/time-util.h"
+#include "dbuf.h"
+#include "frame.h"
+#include "net.h"
+#include "ring.h"
+
+#define NET_DEFAULT_CAPACITY (1u << 20)
+#define NET_MIN_CAPACITY (64u << 10)
+#define NET_DEFAULT_HEARTBEAT_MS 500u
+#define NET_DEFAULT_PEER_TIMEOUT_MS 2000u
+#define NET_DEFAULT_RECONNECT_MS 30000u
+#define NET_DEFAULT_CONNECT_TIMEOUT_MS 5000u
+#define NET_DEFAULT_LINGER_MS 5000u
+#define NET_DEFAULT_MAX_PEERS 64u
+#define NET_MAX_PENDING 64u /* connections still in their handshake */
+#define NET_BACKOFF_MIN_MS 50u
+#define NET_BACKOFF_MAX_MS 2000u
+#define NET_BATCH_NS 2000u /* a commit this soon after our last write leaves it to batch */
+#define NET_IOV_MAX 256u
+#define NET_READ_MAX (1u << 20) /* bytes per read() */
+#define NET_CTL_MAX 512u
+#define FRAME_ALIGN 8u
+#define SLOT_HDR 8u
+
+enum {
+	SLOT_RESERVED = 0,
+	SLOT_READY = 1,	    /* committed, header and crc final */
+	SLOT_CANCELLED = 2, /* never sent */
+};
+
+enum {
+	RX_DATA = 0,	 /* a message not yet handed out */
+	RX_SKIP = 1,	 /* control frame or duplicate: nothing for the user */
+	RX_HELD = 2,	 /* handed out, not yet released */
+	RX_RELEASED = 3, /* released out of order */
+};
+
+enum peer_state {
+	PEER_CONNECTING, /* dialer: connect() in progress */
+	PEER_HELLO,	 /* connected, waiting for the other side's HELLO */
+	PEER_UP,
+	PEER_DOWN, /* no connection: the dialer dials again, the listener waits */
+	PEER_GONE, /* session over; freed once drained and nothing is held */
+};
+
+struct net_slot {
+	uint32_t total; /* bytes of the slot, slot header included, a multiple of 8 */
+	uint32_t flags;
+};
+_Static_assert(sizeof(struct net_slot) == SLOT_HDR, "tx slot header");
+
+struct net_chan;
+
+struct net_peer {
+	struct net_chan *ch;
+	uint32_t index;
+	int fd;
+	int dead_fd; /* closed when the thread in a system call on it comes back */
+	enum peer_state state;
+	uint64_t session;
+	int error; /* when GONE: -EPIPE after BYE, else -ECONNRESET */
+	bool bye_received;
+	bool bye_sent;
+	bool reading, writing;
+	char name[128];
+
+	/* tx: acked <= sent slot <= ready <= end */
+	struct psyne_dbuf tx;
+	uint64_t tx_acked; /* slots before this are acknowledged or cancelled: free */
+	uint64_t tx_slot;  /* the slot being sent on this connection */
+	uint32_t tx_off;   /* bytes of its wire frame already sent */
+	uint64_t tx_ready; /* slots before this are READY or CANCELLED */
+	uint64_t tx_end;   /* end of the newest reservation */
+	uint64_t tx_seq;   /* seq of the next slot to become ready */
+	uint64_t tx_acked_seq;
+	uint64_t last_write_ns;
+	bool flush_wanted; /* the I/O thread should write what is ready */
+	uint8_t ctl[NET_CTL_MAX];
+	uint32_t ctl_len, ctl_off;
+
+	/* rx: free <= next <= parsed <= filled */
+	struct psyne_dbuf rx;
+	uint64_t rx_free;   /* released prefix */
+	uint64_t rx_next;   /* first frame not handed out */
+	uint64_t rx_parsed; /* frames before this are checked */
+	uint64_t rx_filled; /* bytes read */
+	uint64_t rx_seq;    /* next DATA seq expected; UINT64_MAX: take the first one */
+	uint64_t rx_unacked;
+	uint32_t held;
+	uint32_t remote_max_msg;
+	uint64_t remote_window;
+
+	uint64_t last_rx_ns, last_tx_ns, down_since_ns, next_dial_ns, hello_deadline_ns;
+	uint32_t backoff_ms;
+
+	uint64_t messages_tx, bytes_tx, messages_rx, bytes_rx, reconnects, retransmits;
+};
+
+struct net_pending {
+	int fd;
+	uint32_t got;
+	uint64_t deadline_ns;
+	uint8_t buf[PSYNE_FRAME_HDR_SIZE + PSYNE_FRAME_HELLO_SIZE];
+	char name[128];
+};
+
+struct net_chan {
+	struct psyne_channel base;
+	const struct psyne_net_family *family;
+	struct psyne_net_addr addr;
+	bool listener;
+	uint32_t mode;
+	uint64_t capacity;
+	uint32_t max_msg;
+	uint32_t heartbeat_ms, peer_timeout_ms, reconnect_ms, connect_timeout_ms, linger_ms;
+	uint32_t max_peers;
+	bool nodelay;
+
+	pthread_mutex_t lock;
+	pthread_t thread;
+	bool thread_started;
+	bool stopping;
+	int listen_fd;
+	int io_wake;   /* eventfd: wakes the I/O thread */
+	int user_wake; /* eventfd: wakes a caller waiting in poll() */
+	unsigned user_waiting;
+	bool ever_up; /* a session existed once */
+
+	struct net_peer **peers;
+	uint32_t n_peers;
+	uint32_t rr; /* round robin: next peer to look at */
+	struct net_pending *pending[NET_MAX_PENDING];
+	uint32_t n_pending;
+
+	uint64_t dropped_conns;
+	uint64_t reconnects;
+	int last_error; /* why the last session ended */
+	uint64_t sent, sent_bytes, received, received_bytes;
+};
+
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+
+static void log_once_init(void)
+{
+	(void)log_setup_from_env("PSYNE_LOG_LEVEL"); /* a bad value keeps the default */
+}
+
+static uint64_t now(void)
+{
+	return now_nsec(CLOCK_MONOTONIC);
+}
+
+static uint64_t ms(uint32_t v)
+{
+	return (uint64_t)v * 1000000ull;
+}
+
+static uint32_t frame_bytes(uint32_t payload)
+{
+	return ALIGN_TO(PSYNE_FRAME_HDR_SIZE + payload, FRAME_ALIGN);
+}
+
+static struct net_slot *slot_at(struct net_peer *p, uint64_t pos)
+{
+	return (struct net_slot *)psyne__dbuf_at(&p->tx, pos);
+}
+
+static void kick(int efd)
+{
+	uint64_t one = 1;
+
+	/* An eventfd write fails only when the counter would overflow: it is awake anyway. */
+	(void)!write(efd, &one, sizeof(one));
+}
+
+static void drain_eventfd(int efd)
+{
+	uint64_t v;
+
+	(void)!read(efd, &v, sizeof(v)); /* EAGAIN: nothing was pending */
+}
+
+/* Something a waiting caller cares about changed. */
+static void wake_user(struct net_chan *c)
+{
+	if (c->user_waiting > 0)
+		kick(c->user_wake);
+}
+
+static void ctl_append(struct net_peer *p, uint8_t kind, uint64_t seq, const void *payload,
+		       uint32_t len)
+{
+	struct psyne_frame f = { .kind = kind, .seq = seq, .length = len };
+	uint32_t n = frame_bytes(len);
+
+	if (p->ctl_off > 0 && p->ctl_off == p->ctl_len)
+		p->ctl_off = p->ctl_len = 0;
+	if (p->ctl_len + n > NET_CTL_MAX)
+		return; /* a burst of control frames: the next heartbeat repeats what matters */
+	memset(p->ctl + p->ctl_len, 0, n);
+	if (len > 0)
+		memcpy(p->ctl + p->ctl_len + PSYNE_FRAME_HDR_SIZE, payload, len);
+	psyne__frame_encode(p->ctl + p->ctl_len, &f, p->ctl + p->ctl_len + PSYNE_FRAME_HDR_SIZE,
+			    len);
+	p->ctl_len += n;
+}
+
+static void send_hello(struct net_peer *p, uint64_t next_seq)
+{
+	struct net_chan *c = p->ch;
+	uint8_t buf[PSYNE_FRAME_HELLO_SIZE];
+	struct psyne_hello h = {
+		.session = p->session,
+		.next_seq = next_seq,
+		.mode = c->mode,
+		.max_msg = c->max_msg,
+		.heartbeat_ms = c->heartbeat_ms,
+		.flags = c->listener ? PSYNE_HELLO_F_LISTENER : 0,
+		.window = p->tx.capacity,
+	};
+
+	psyne__frame_hello_encode(buf, &h);
+	ctl_append(p, PSYNE_FRAME_HELLO, 0, buf, sizeof(buf));
+}
+
+static void send_reject(int fd, int err, const char *reason)
+{
+	uint8_t buf[PSYNE_FRAME_HDR_SIZE + 264];
+	uint32_t len = 4 + (uint32_t)MIN(strlen(reason), (size_t)256);
+	struct psyne_frame f = { .kind = PSYNE_FRAME_REJECT, .length = len };
+	uint32_t e = htole32((uint32_t)err);
+
+	memset(buf, 0, sizeof(buf));
+	memcpy(buf + PSYNE_FRAME_HDR_SIZE, &e, 4);
+	memcpy(buf + PSYNE_FRAME_HDR_SIZE + 4, reason, len - 4);
+	psyne__frame_encode(buf, &f, buf + PSYNE_FRAME_HDR_SIZE, len);
+	/* Best effort: the connection is closed right after. */
+	(void)!send(fd, buf, frame_bytes(len), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* ---- tx ---------------------------------------------------------------------------- */
+
+/* Moves `ready` over slots committed or cancelled in order, numbering them. */
+static void tx_advance_ready(struct net_peer *p)
+{
+	while (p->tx_ready < p->tx_end) {
+		struct net_slot *s = slot_at(p, p->tx_ready);
+		uint8_t *hdr = (uint8_t *)(s + 1);
+
+		if (s->flags == SLOT_RESERVED)
+			break;
+		if (s->flags == SLOT_READY) {
+			struct psyne_frame f;
+			uint32_t type, len;
+
+			memcpy(&type, hdr + 8, 4);
+			memcpy(&len, hdr + 12, 4);
+			f = (struct psyne_frame){
+				.kind = PSYNE_FRAME_DATA,
+				.type = type,
+				.length = len,
+				.seq = p->tx_seq++,
+			};
+			psyne__frame_encode(hdr, &f, hdr + PSYNE_FRAME_HDR_SIZE, len);
+		}
+		p->tx_ready += s->total;
+	}
+}
+
+/* Frees acknowledged slots: every DATA below seq `upto`. */
+static void tx_ack(struct net_peer *p, uint64_t upto)
+{
+	if (upto <= p->tx_acked_seq || upto > p->tx_seq)
+		return;
+	while (p->tx_acked < p->tx_ready && p->tx_acked_seq < upto) {
+		struct net_slot *s = slot_at(p, p->tx_acked);
+
+		if (s->flags == SLOT_READY)
+			p->tx_acked_seq++;
+		p->tx_acked += s->total;
+		if (p->tx_slot < p->tx_acked) {
+			p->tx_slot = p->tx_acked;
+			p->tx_off = 0;
+		}
+	}
+	/* Cancelled slots right behind the acknowledged ones are free too. */
+	while (p->tx_acked < p->tx_slot && slot_at(p, p->tx_acked)->flags == SLOT_CANCELLED)
+		p->tx_acked += slot_at(p, p->tx_acked)->total;
+	wake_user(p->ch);
+}
+
+/* The wire bytes of the slot at pos: NULL for a cancelled one. */
+static uint8_t *slot_wire(struct net_peer *p, uint64_t pos, uint32_t *ret_len)
+{
+	struct net_slot *s = slot_at(p, pos);
+	uint32_t len;
+
+	if (s->flags != SLOT_READY)
+		return NULL;
+	memcpy(&len, (uint8_t *)(s + 1) + 12, 4);
+	*ret_len = frame_bytes(le32toh(len));
+	return (uint8_t *)(s + 1);
+}
+
+struct tx_plan {
+	struct iovec iov[NET_IOV_MAX];
+	int n;
+	size_t bytes;
+	bool ctl_first; /* the control bytes go before the data */
+	uint32_t ctl_bytes;
+};
+
+static void plan_add(struct tx_plan *t, void *base, size_t len)
+{
+	t->iov[t->n++] = (struct iovec){ .iov_base = base, .iov_len = len };
+	t->bytes += len;
+}
+
+/* What to write now: a partial data frame, then control frames, then ready data. */
+static void tx_plan(struct net_peer *p, struct tx_plan *t)
+{
+	uint64_t pos = p->tx_slot;
+	uint32_t off = p->tx_off, len;
+	uint8_t *w;
+
+	t->n = 0;
+	t->bytes = 0;
+	t->ctl_bytes = 0;
+	t->ctl_first = p->ctl_off > 0 || off == 0;
+	if (!t->ctl_first && pos < p->tx_ready) {
+		w = slot_wire(p, pos, &len);
+		if (w)
+			plan_add(t, w + off, len - off);
+		pos += slot_at(p, pos)->total;
+		off = 0;
+	}
+	if (p->ctl_len > p->ctl_off) {
+		t->ctl_bytes = p->ctl_len - p->ctl_off;
+		plan_add(t, p->ctl + p->ctl_off, t->ctl_bytes);
+	}
+	if (p->state != PEER_UP)
+		return; /* only control frames until the handshake is done */
+	for (; pos < p->tx_ready && t->n < (int)NET_IOV_MAX; pos += slot_at(p, pos)->total) {
+		w = slot_wire(p, pos, &len);
+		if (w)
+			plan_add(t, w + off, len - off);
+		off = 0;
+	}
+}
+
+/* Accounts `n` written bytes against the plan's order. */
+static void tx_done(struct net_peer *p, const struct tx_plan *t, size_t n)
+{
+	bool data_first = !t->ctl_first;
+	uint32_t len;
+
+	if (n > 0) {
+		p->last_tx_ns = now();
+		p->last_write_ns = p->last_tx_ns;
+	}
+	for (int pass = 0; pass < 3 && n > 0; pass++) {
+		bool ctl_pass = (pass == 0 && !data_first) || (pass == 1 && data_first);
+
+		if (pass == 0 && data_first) {
+			/* The rest of the partial frame. */
+			uint8_t *w = slot_wire(p, p->tx_slot, &len);
+			size_t k = w ? MIN(n, (size_t)(len - p->tx_off)) : 0;
+
+			p->tx_off += (uint32_t)k;
+			n -= k;
+			if (!w || p->tx_off == len) {
+				p->tx_slot += slot_at(p, p->tx_slot)->total;
+				p->tx_off = 0;
+			}
+			continue;
+		}
+		if (ctl_pass) {
+			size_t k = MIN(n, (size_t)(p->ctl_len - p->ctl_off));
+
+			p->ctl_off += (uint32_t)k;
+			n -= k;
+			if (p->ctl_off == p->ctl_len)
+				p->ctl_off = p->ctl_len = 0;
+			continue;
+		}
+		/* Whole data frames, then maybe a partial one. */
+		while (n > 0 && p->tx_slot < p->tx_ready) {
+			uint8_t *w = slot_wire(p, p->tx_slot, &len);
+			size_t k;
+
+			if (!w) {
+				p->tx_slot += slot_at(p, p->tx_slot)->total;
+				continue;
+			}
+			k = MIN(n, (size_t)(len - p->tx_off));
+			p->tx_off += (uint32_t)k;
+			n -= k;
+			if (p->tx_off < len)
+				break;
+			p->tx_slot += slot_at(p, p->tx_slot)->total;
+			p->tx_off = 0;
+		}
+	}
+	/* Cancelled slots at the send position are passed over too. */
+	while (p->tx_off == 0 && p->tx_slot < p->tx_ready && !slot_wire(p, p->tx_slot, &len))
+		p->tx_slot += slot_at(p, p->tx_slot)->total;
+}
+
+static bool tx_pending(struct net_peer *p)
+{
+	if (p->ctl_len > p->ctl_off)
+		return true;
+	return p->state == PEER_UP && p->tx_slot < p->tx_ready;
+}
+
+static void peer_down(struct net_peer *p, int err, const char *why);
+
+/* Closes a socket another thread was using when the session dropped it. */
+static void fd_settle(struct net_peer *p)
+{
+	if (p->dead_fd >= 0 && !p->reading && !p->writing) {
+		close(p->dead_fd);
+		p->dead_fd = -1;
+	}
+}
+
+static void peer_gone(struct net_peer *p, int err)
+{
+	p->state = PEER_GONE;
+	p->error = err;
+	p->ch->last_error = err;
+	wake_user(p->ch);
+}
+
+/*
+ * Writes what is pending without blocking. Called with the lock held; drops it around the
+ * system call. Returns true when everything pending went out.
+ */
+static bool tx_flush(struct net_peer *p)
+{
+	struct net_chan *c = p->ch;
+	struct tx_plan t;
+	ssize_t n;
+
+	while (!p->writing && p->fd >= 0 && tx_pending(p)) {
+		int fd = p->fd;
+
+		tx_plan(p, &t);
+		if (t.n == 0)
+			return true;
+		p->writing = true;
+		pthread_mutex_unlock(&c->lock);
+		n = sendmsg(fd, &(struct msghdr){ .msg_iov = t.iov, .msg_iovlen = (size_t)t.n },
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
+		int e = n < 0 ? errno : 0;
+		pthread_mutex_lock(&c->lock);
+		p->writing = false;
+		fd_settle(p);
+		if (p->fd != fd)
+			return false; /* dropped meanwhile */
+		if (n < 0) {
+			if (e == EAGAIN || e == EINTR)
+				return false;
+			peer_down(p, -e, "write failed");
+			return false;
+		}
+		tx_done(p, &t, (size_t)n);
+		if ((size_t)n < t.bytes)
+			return false; /* the socket is full: POLLOUT tells when to go on */
+	}
+	return !tx_pending(p);
+}
+
+/* ---- rx ---------------------------------------------------------------------------- */
+
+static uint32_t rx_mark(const uint8_t *hdr)
+{
+	uint32_t v;
+
+	memcpy(&v, hdr + 28, 4);
+	return v;
+}
+
+static void rx_set_mark(uint8_t *hdr, uint32_t v)
+{
+	memcpy(hdr + 28, &v, 4);
+}
+
+static void rx_handle_hello(struct net_peer *p, const uint8_t *payload);
+
+/*
+ * Checks the frames read so far and acts on control frames. Returns 0, or a negative errno
+ * when the peer sent something it must not have (the connection is then dropped).
+ */
+static int rx_parse(struct net_peer *p)
+{
+	struct net_chan *c = p->ch;
+
+	while (p->rx_filled - p->rx_parsed >= PSYNE_FRAME_HDR_SIZE) {
+		uint8_t *hdr = psyne__dbuf_at(&p->rx, p->rx_parsed);
+		struct psyne_frame f;
+		uint32_t n;
+		int r;
+
+		r = psyne__frame_decode(hdr, c->max_msg, &f);
+		if (r < 0)
+			return r;
+		if (f.flags != 0)
+			return -EPROTO; /* memfd payloads travel only on unix:// (not yet) */
+		n = frame_bytes(f.length);
+		if (p->rx_filled - p->rx_parsed < n)
+			break;
+		r = psyne__frame_verify(hdr, hdr + PSYNE_FRAME_HDR_SIZE, f.length);
+		if (r < 0)
+			return r;
+		p->last_rx_ns = now();
+		rx_set_mark(hdr, RX_SKIP);
+
+		switch (f.kind) {
+		case PSYNE_FRAME_DATA:
+			if (p->state != PEER_UP)
+				return -EPROTO;
+			if (p->rx_seq == UINT64_MAX)
+				p->rx_seq = f.seq;
+			if (f.seq > p->rx_seq)
+				return -EPROTO; /* a gap: frames are never lost inside a session */
+			if (f.seq == p->rx_seq) {
+				rx_set_mark(hdr, RX_DATA);
+				p->rx_seq++;
+				p->rx_unacked += n;
+			}
+			break;
+		case PSYNE_FRAME_ACK:
+			tx_ack(p, f.seq);
+			break;
+		case PSYNE_FRAME_PING:
+			ctl_append(p, PSYNE_FRAME_PONG, f.seq, NULL, 0);
+			if (p->rx_seq != UINT64_MAX)
+				ctl_append(p, PSYNE_FRAME_ACK, p->rx_seq, NULL, 0);
+			p->rx_unacked = 0;
+			break;
+		case PSYNE_FRAME_PONG:
+			break;
+		case PSYNE_FRAME_BYE:
+			p->bye_received = true;
+			if (p->rx_seq != UINT64_MAX)
+				ctl_append(p, PSYNE_FRAME_ACK, p->rx_seq, NULL, 0);
+			break;
+		case PSYNE_FRAME_HELLO:
+			if (p->state != PEER_HELLO)
+				return -EPROTO;
+			rx_handle_hello(p, hdr + PSYNE_FRAME_HDR_SIZE);
+			break;
+		case PSYNE_FRAME_REJECT: {
+			uint32_t e;
+
+			memcpy(&e, hdr + PSYNE_FRAME_HDR_SIZE, 4);
+			e = le32toh(e);
+			log_warning("psyne: %s refused us: %.*s", p->name, (int)(f.length - 4),
+				    (const char *)hdr + PSYNE_FRAME_HDR_SIZE + 4);
+			return e > 0 && e < 4096 ? -(int)e : -ECONNREFUSED;
+		}
+		default:
+			return -EPROTO;
+		}
+		p->rx_parsed += n;
+	}
+	/* Acknowledge often enough that the sender never runs out of ring. */
+	if (p->rx_seq != UINT64_MAX && p->rx_unacked > 0 &&
+	    p->rx_unacked >= MAX(p->remote_window / 4, (uint64_t)1)) {
+		ctl_append(p, PSYNE_FRAME_ACK, p->rx_seq, NULL, 0);
+		p->rx_unacked = 0;
+	}
+	return 0;
+}
+
+/* Frames not handed out yet, and skipped ones released at once. */
+static void rx_collect(struct net_peer *p)
+{
+	while (p->rx_free < p->rx_next) {
+		uint8_t *hdr = psyne__dbuf_at(&p->rx, p->rx_free);
+		uint32_t mark = rx_mark(hdr), len;
+
+		if (mark != RX_SKIP && mark != RX_RELEASED)
+			break;
+		memcpy(&len, hdr + 12, 4);
+		p->rx_free += frame_bytes(le32toh(len));
+	}
+}
+
+/*
+ * Reads what the socket has, without blocking. Called with the lock held; drops it around
+ * the system call. Returns the bytes read, 0 when nothing was there or no room was left, or
+ * a negative errno when the connection broke (it is then down).
+ */
+static ssize_t rx_fill(struct net_peer *p)
+{
+	struct net_chan *c = p->ch;
+	uint64_t room = p->rx.capacity - (p->rx_filled - p->rx_free);
+	ssize_t n;
+	int fd = p->fd, r;
+
+	uint8_t *at = psyne__dbuf_at(&p->rx, p->rx_filled);
+
+	if (p->reading || fd < 0 || room == 0)
+		return 0;
+	p->reading = true;
+	pthread_mutex_unlock(&c->lock);
+	n = recv(fd, at, MIN(room, (uint64_t)NET_READ_MAX), MSG_DONTWAIT);
+	int e = n < 0 ? errno : 0;
+	pthread_mutex_lock(&c->lock);
+	p->reading = false;
+	fd_settle(p);
+	if (p->fd != fd)
+		return 0; /* dropped meanwhile */
+	if (n == 0) {
+		peer_down(p, p->bye_received ? -EPIPE : -ECONNRESET, "connection closed");
+		return -ECONNRESET;
+	}
+	if (n < 0) {
+		if (e == EAGAIN || e == EINTR)
+			return 0;
+		peer_down(p, -e, "read failed");
+		return -e;
+	}
+	p->rx_filled += (uint64_t)n;
+	r = rx_parse(p);
+	if (r < 0) {
+		peer_down(p, r, psyne_strerror(r));
+		return r;
+	}
+	if (tx_pending(p))
+		(void)tx_flush(p); /* owed control frames: ACK, PONG */
+	return n;
+}
+
+/* ---- sessions ---------------------------------------------------------------------- */
+
+static void peer_free(struct net_peer *p)
+{
+	if (!p)
+		return;
+	if (p->fd >= 0)
+		close(p->fd);
+	if (p->dead_fd >= 0)
+		close(p->dead_fd);
+	psyne__dbuf_done(&p->tx);
+	psyne__dbuf_done(&p->rx);
+	free(p);
+}
+
+static int peer_new(struct net_chan *c, uint64_t session, struct net_peer **ret)
+{
+	struct net_peer *p, **v;
+	int r;
+
+	if (c->n_peers % 8 == 0) {
+		v = realloc(c->peers, (c->n_peers + 8) * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		c->peers = v;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->ch = c;
+	p->fd = p->dead_fd = -1;
+	p->session = session;
+	p->rx_seq = UINT64_MAX;
+	p->state = PEER_DOWN;
+	p->backoff_ms = NET_BACKOFF_MIN_MS;
+	r = psyne__dbuf_init(&p->tx, c->capacity);
+	if (r >= 0)
+		r = psyne__dbuf_init(&p->rx, c->capacity);
+	if (r < 0) {
+		peer_free(p);
+		return r;
+	}
+	p->index = c->n_peers;
+	c->peers[c->n_peers++] = p;
+	*ret = p;
+	return 0;
+}
+
+static void peer_remove(struct net_chan *c, struct net_peer *p)
+{
+	uint32_t i = p->index;
+
+	c->peers[i] = c->peers[--c->n_peers];
+	c->peers[i]->index = i;
+	peer_free(p);
+}
+
+/* Connection lost (or refused): close it; the session lives on unless `err` ends it. */
+static void peer_down(struct net_peer *p, int err, const char *why)
+{
+	struct net_chan *c = p->ch;
+
+	if (p->fd >= 0) {
+		if (p->state == PEER_UP && !p->bye_received)
+			log_debug("psyne: %s: connection lost: %s", p->name, why);
+		if (p->reading || p->writing) {
+			/* The other thread is in a system call on it: the number must not be
+			 * reused under it. It closes the socket when it comes back. */
+			(void)shutdown(p->fd, SHUT_RDWR);
+			p->dead_fd = p->fd;
+		} else {
+			close(p->fd);
+		}
+		p->fd = -1;
+	}
+	p->ctl_off = p->ctl_len = 0;
+	p->tx_off = 0;
+	/* Whatever was read of a frame that did not complete is dropped with the connection. */
+	p->rx_filled = p->rx_parsed;
+	if (p->bye_received || err == -EEXIST || err == -EBUSY || err == -EUSERS ||
+	    err == -EPROTONOSUPPORT || err == -EACCES) {
+		peer_gone(p, p->bye_received ? -EPIPE : err);
+	} else if (p->state != PEER_GONE) {
+		if (p->state == PEER_UP)
+			p->down_since_ns = now();
+		p->state = PEER_DOWN;
+		p->next_dial_ns = now() + ms(p->backoff_ms);
+	}
+	wake_user(c);
+	kick(c->io_wake);
+}
+
+static void peer_up(struct net_peer *p)
+{
+	struct net_chan *c = p->ch;
+
+	if (c->ever_up)
+		c->reconnects++;
+	if (p->reconnects++ > 0)
+		log_debug("psyne: %s: session resumed", p->name);
+	p->state = PEER_UP;
+	p->backoff_ms = NET_BACKOFF_MIN_MS;
+	p->last_rx_ns = p->last_tx_ns = now();
+	c->ever_up = true;
+	wake_user(c);
+}
+
+/* Resend from `next_seq` on: what the peer has below it counts as acknowledged. */
+static void peer_resume(struct net_peer *p, uint64_t next_seq)
+{
+	if (next_seq == UINT64_MAX) {
+		/* The other side starts afresh (it is a new process): send all we still hold. */
+		next_seq = p->tx_acked_seq;
+	}
+	tx_ack(p, next_seq);
+	if (p->tx_slot != p->tx_acked)
+		p->retransmits++;
+	p->tx_slot = p->tx_acked;
+	p->tx_off = 0;
+}
+
+static void socket_setup(struct net_chan *c, int fd)
+{
+	int one = 1;
+
+	if (c->addr.ss.ss_family != AF_UNIX && c->nodelay)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* best effort */
+}
+
+/* The dialer's side of HELLO: the listener's answer. */
+static void rx_handle_hello(struct net_peer *p, const uint8_t *payload)
+{
+	struct psyne_hello h;
+
+	if (psyne__frame_hello_decode(payload, PSYNE_FRAME_HELLO_SIZE, &h) < 0 ||
+	    h.session != p->session) {
+		peer_down(p, -EPROTO, "bad HELLO");
+		return;
+	}
+	p->remote_max_msg = h.max_msg;
+	p->remote_window = h.window;
+	if (h.next_seq == UINT64_MAX)
+		p->rx_seq = UINT64_MAX; /* a new listener: its numbering starts afresh */
+	peer_resume(p, h.next_seq);
+	peer_up(p);
+}
+
+static int dial(struct net_peer *p)
+{
+	struct net_chan *c = p->ch;
+	int fd, r;
+
+	fd = socket(c->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	socket_setup(c, fd);
+	if (connect(fd, (struct sockaddr *)&c->addr.ss, c->addr.len) < 0 && errno != EINPROGRESS) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	p->fd = fd;
+	p->state = PEER_CONNECTING;
+	p->hello_deadline_ns = now() + ms(MAX(c->connect_timeout_ms / 2, 1000u));
+	return 0;
+}
+
+/* The dialer's connection completed (or failed): say HELLO. */
+static void dial_done(struct net_peer *p)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err != 0) {
+		peer_down(p, -err, strerror(err));
+		return;
+	}
+	p->state = PEER_HELLO;
+	send_hello(p, p->rx_seq);
+	(void)tx_flush(p);
+}
+
+static void backoff(struct net_peer *p)
+{
+	uint32_t jitter;
+
+	(void)!getrandom(&jitter, sizeof(jitter), GRND_NONBLOCK); /* any value will do */
+	p->next_dial_ns = now() + ms(p->backoff_ms) * (75 + jitter % 51) / 100;
+	p->backoff_ms = MIN(p->backoff_ms * 2, NET_BACKOFF_MAX_MS);
+}
+
+/* Timers: dialing, handshakes, heartbeats, dead peers. Returns the next deadline. */
+static uint64_t peers_tick(struct net_chan *c)
+{
+	uint64_t t = now(), next = t + ms(c->heartbeat_ms);
+
+	for (uint32_t i = 0; i < c->n_peers; i++) {
+		struct net_peer *p = c->peers[i];
+
+		switch (p->state) {
+		case PEER_DOWN:
+			if (c->reconnect_ms > 0 && t - p->down_since_ns >= ms(c->reconnect_ms)) {
+				log_info(
+					"psyne: %s: session given up after %u ms without a connection",
+					p->name, c->reconnect_ms);
+				peer_gone(p, -ECONNRESET);
+				break;
+			}
+			if (c->listener)
+				break; /* it is the dialer's to come back */
+			if (t >= p->next_dial_ns) {
+				int r = dial(p);
+
+				if (r < 0) {
+					log_debug("psyne: %s: dial: %s", p->name, strerror(-r));
+					backoff(p);
+				}
+			}
+			next = MIN(next, p->next_dial_ns);
+			break;
+		case PEER_CONNECTING:
+		case PEER_HELLO:
+			if (t >= p->hello_deadline_ns) {
+				peer_down(p, -ETIMEDOUT, "handshake timed out");
+				backoff(p);
+			}
+			next = MIN(next, p->hello_deadline_ns);
+			break;
+		case PEER_UP: {
+			bool rx_full = p->rx_filled - p->rx_free >= p->rx.capacity;
+
+			if (!rx_full && t - p->last_rx_ns >= ms(c->peer_timeout_ms)) {
+				peer_down(p, -ETIMEDOUT, "peer silent");
+				backoff(p);
+				break;
+			}
+			if (t - p->last_tx_ns >= ms(c->heartbeat_ms)) {
+				ctl_append(p, PSYNE_FRAME_PING, t, NULL, 0);
+				if (p->rx_seq != UINT64_MAX && p->rx_unacked > 0) {
+					ctl_append(p, PSYNE_FRAME_ACK, p->rx_seq, NULL, 0);
+					p->rx_unacked = 0;
+				}
+				p->last_tx_ns = t;
+				(void)tx_flush(p);
+			}
+			next = MIN(next, p->last_tx_ns + ms(c->heartbeat_ms));
+			next = MIN(next, p->last_rx_ns + ms(c->peer_timeout_ms));
+			break;
+		}
+		case PEER_GONE:
+			break;
+		}
+	}
+	return next;
+}
+
+/* Frees sessions that are over, drained and not referenced by a held message. */
+static void peers_reap(struct net_chan *c)
+{
+	for (uint32_t i = 0; i < c->n_peers;) {
+		struct net_peer *p = c->peers[i];
+
+		if (p->state == PEER_GONE && p->held == 0 && p->rx_next == p->rx_parsed &&
+		    !p->reading && !p->writing && c->listener) {
+			peer_remove(c, p);
+			continue;
+		}
+		i++;
+	}
+}
+
+/* ---- listener ---------------------------------------------------------------------- */
+
+static void pending_close(struct net_chan *c, uint32_t i)
+{
+	close(c->pending[i]->fd);
+	free(c->pending[i]);
+	c->pending[i] = c->pending[--c->n_pending];
+}
+
+static void format_peer(int fd, char *buf, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[64] = "?";
+
+	snprintf(buf, size, "peer fd %d", fd);
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+		snprintf(buf, size, "%s:%u", host, ntohs(a->sin_port));
+	} else if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+		snprintf(buf, size, "[%s]:%u", host, ntohs(a->sin6_port));
+	} else {
+		snprintf(buf, size, "unix peer (fd %d)", fd);
+	}
+}
+
+static void accept_all(struct net_chan *c)
+{
+	for (;;) {
+		int fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct net_pending *q;
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+				log_warning("psyne: %s: accept: %s", c->addr.text, strerror(errno));
+			return;
+		}
+		if (c->n_pending >= NET_MAX_PENDING) {
+			/* A flood of connections that never say HELLO: the oldest goes. */
+			log_warning("psyne: %s: %s: too many connections in handshake, dropped",
+				    c->addr.text, c->pending[0]->name);
+			c->dropped_conns++;
+			pending_close(c, 0);
+		}
+		q = calloc(1, sizeof(*q));
+		if (!q) {
+			close(fd);
+			return;
+		}
+		q->fd = fd;
+		q->deadline_ns = now() + ms(MAX(2 * c->heartbeat_ms, 1000u));
+		format_peer(fd, q->name, sizeof(q->name));
+		socket_setup(c, fd);
+		c->pending[c->n_pending++] = q;
+	}
+}
+
+static int peers_live(struct net_chan *c, uint64_t except_session)
+{
+	int n = 0;
+
+	for (uint32_t i = 0; i < c->n_peers; i++)
+		if (c->peers[i]->state != PEER_GONE && c->peers[i]->session != except_session)
+			n++;
+	return n;
+}
+
+/* A pending connection's HELLO is complete: attach it to its session, or refuse it. */
+static int pending_hello(struct net_chan *c, struct net_pending *q)
+{
+	struct psyne_frame f;
+	struct psyne_hello h;
+	struct net_peer *p = NULL;
+	int r;
+
+	r = psyne__frame_decode(q->buf, PSYNE_FRAME_HELLO_SIZE, &f);
+	if (r >= 0 && f.kind != PSYNE_FRAME_HELLO)
+		r = -EPROTO;
+	if (r >= 0)
+		r = psyne__frame_verify(q->buf, q->buf + PSYNE_FRAME_HDR_SIZE, f.length);
+	if (r >= 0)
+		r = psyne__frame_hello_decode(q->buf + PSYNE_FRAME_HDR_SIZE, PSYNE_FRAME_HELLO_SIZE,
+					      &h);
+	if (r < 0) {
+		log_warning("psyne: %s: %s: bad handshake: %s", c->addr.text, q->name,
+			    psyne_strerror(r));
+		return r;
+	}
+	if (h.mode != c->mode) {
+		log_warning("psyne: %s: %s: refused: mode %s, ours is %s", c->addr.text, q->name,
+			    psyne__mode_to_string(h.mode), psyne__mode_to_string(c->mode));
+		send_reject(q->fd, EEXIST, "channel mode differs");
+		return -EEXIST;
+	}
+	for (uint32_t i = 0; i < c->n_peers; i++)
+		if (c->peers[i]->session == h.session && c->peers[i]->state != PEER_GONE)
+			p = c->peers[i];
+	if (!p) {
+		bool single = c->mode == PSYNE_MODE_SPSC;
+
+		if ((single && peers_live(c, h.session) > 0) ||
+		    (uint32_t)peers_live(c, h.session) >= c->max_peers) {
+			log_warning("psyne: %s: %s: refused: %s", c->addr.text, q->name,
+				    single ? "spsc channel already has its peer" :
+					     "too many peers");
+			send_reject(q->fd, single ? EBUSY : EUSERS,
+				    single ? "channel already has its peer" : "too many peers");
+			return single ? -EBUSY : -EUSERS;
+		}
+		r = peer_new(c, h.session, &p);
+		if (r < 0) {
+			send_reject(q->fd, -r, "out of memory");
+			return r;
+		}
+		memcpy(p->name, q->name, sizeof(p->name));
+	} else {
+		if (p->fd >= 0)
+			peer_down(p, -ECONNRESET, "replaced by a new connection");
+		memcpy(p->name, q->name, sizeof(p->name));
+	}
+	p->remote_max_msg = h.max_msg;
+	p->remote_window = h.window;
+	p->fd = TAKE_FD(q->fd);
+	peer_resume(p, h.next_seq);
+	p->state = PEER_HELLO;
+	send_hello(p, p->rx_seq);
+	peer_up(p);
+	(void)tx_flush(p);
+	return 0;
+}
+
+static void pending_read(struct net_chan *c, uint32_t i)
+{
+	struct net_pending *q = c->pending[i];
+	ssize_t n = read(q->fd, q->buf + q->got, sizeof(q->buf) - q->got);
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		log_debug("psyne: %s: %s: closed during handshake", c->addr.text, q->name);
+		pending_close(c, i);
+		return;
+	}
+	q->got += (uint32_t)n;
+	if (q->got >= PSYNE_FRAME_HDR_SIZE && q->got < sizeof(q->buf)) {
+		struct psyne_frame f;
+		int r = psyne__frame_decode(q->buf, PSYNE_FRAME_HELLO_SIZE, &f);
+
+		if (r < 0 || f.kind != PSYNE_FRAME_HELLO) {
+			log_warning("psyne: %s: %s: not a psyne peer: %s", c->addr.text, q->name,
+				    r < 0 ? psyne_strerror(r) : "first frame is not HELLO");
+			c->dropped_conns++;
+			pending_close(c, i);
+		}
+		return;
+	}
+	if (q->got == sizeof(q->buf)) {
+		if (pending_hello(c, q) < 0)
+			c->dropped_conns++;
+		pending_close(c, i); /* the fd went to the session, or is refused */
+	}
+}
+
+static uint64_t pending_tick(struct net_chan *c)
+{
+	uint64_t t = now(), next = UINT64_MAX;
+
+	for (uint32_t i = 0; i < c->n_pending;) {
+		if (t >= c->pending[i]->deadline_ns) {
+			log_warning("psyne: %s: %s: no handshake in time, dropped", c->addr.text,
+				    c->pending[i]->name);
+			c->dropped_conns++;
+			pending_close(c, i);
+			continue;
+		}
+		next = MIN(next, c->pending[i]->deadline_ns);
+		i++;
+	}
+	return next;
+}
+
+/* ---- the I/O thread ---------------------------------------------------------------- */
+
+#define POLL_MAX (2 + NET_MAX_PENDING + 1024)
+
+static void *io_thread(void *arg)
+{
+	struct net_chan *c = arg;
+	struct pollfd fds[POLL_MAX];
+	struct net_peer *who[POLL_MAX];
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping) {
+		uint64_t next = MIN(peers_tick(c), pending_tick(c)), t;
+		nfds_t n = 0;
+		int timeout;
+
+		peers_reap(c);
+		fds[n++] = (struct pollfd){ .fd = c->io_wake, .events = POLLIN };
+		if (c->listen_fd >= 0)
+			fds[n++] = (struct pollfd){ .fd = c->listen_fd, .events = POLLIN };
+		for (uint32_t i = 0; i < c->n_pending; i++) {
+			who[n] = NULL;
+			fds[n++] = (struct pollfd){ .fd = c->pending[i]->fd, .events = POLLIN };
+		}
+		for (uint32_t i = 0; i < c->n_peers && n < POLL_MAX; i++) {
+			struct net_peer *p = c->peers[i];
+			short ev = 0;
+
+			if (p->fd < 0)
+				continue;
+			if (p->state == PEER_CONNECTING)
+				ev = POLLOUT;
+			else {
+				/* A caller waiting reads for itself. */
+				if (c->user_waiting == 0 || p->state == PEER_HELLO)
+					ev |= POLLIN;
+				if (tx_pending(p) && !p->writing)
+					ev |= POLLOUT;
+			}
+			if (p->flush_wanted && tx_pending(p) && !p->writing) {
+				p->flush_wanted = false;
+				if (!tx_flush(p))
+					ev |= POLLOUT;
+			}
+			who[n] = p;
+			fds[n++] = (struct pollfd){ .fd = p->fd, .events = ev };
+		}
+		t = now();
+		timeout = next <= t ? 0 : (int)MIN((next - t + 999999) / 1000000, (uint64_t)1000);
+		pthread_mutex_unlock(&c->lock);
+		int k = poll(fds, n, timeout);
+		pthread_mutex_lock(&c->lock);
+		if (k <= 0)
+			continue;
+
+		uint32_t first_peer = 1 + (c->listen_fd >= 0 ? 1 : 0);
+		uint32_t n_pending = c->n_pending;
+
+		if (fds[0].revents)
+			drain_eventfd(c->io_wake);
+		/* Peers first: the lists below change under accept and handshakes. */
+		for (nfds_t i = first_peer + n_pending; i < n; i++) {
+			struct net_peer *p = who[i];
+			bool still = false;
+
+			if (!fds[i].revents)
+				continue;
+			for (uint32_t j = 0; j < c->n_peers; j++)
+				if (c->peers[j] == p && p->fd == fds[i].fd)
+					still = true;
+			if (!still)
+				continue;
+			if (p->state == PEER_CONNECTING) {
+				dial_done(p);
+				continue;
+			}
+			if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+				while (rx_fill(p) > 0 && p->state != PEER_GONE)
+					;
+				wake_user(c);
+			}
+			if ((fds[i].revents & POLLOUT) && p->fd >= 0)
+				(void)tx_flush(p);
+		}
+		/* Handshakes, newest last: indices shift as entries close, so go backwards. */
+		for (uint32_t i = n_pending; i-- > 0;)
+			if (fds[first_peer + i].revents && i < c->n_pending &&
+			    c->pending[i]->fd == fds[first_peer + i].fd)
+				pending_read(c, i);
+		if (c->listen_fd >= 0 && fds[1].revents)
+			accept_all(c);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* ---- the calls --------------------------------------------------------------------- */
+
+static int parse_ms(struct psyne_uri *uri, const char *key, uint32_t *v)
+{
+	const char *s = psyne__uri_get(uri, key);
+	int r;
+
+	if (!s)
+		return 0;
+	r = safe_atou32(s, v);
+	if (r < 0) {
+		log_error("psyne: option %s=%s: not a number of milliseconds", key, s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_options(struct net_chan *c, struct psyne_uri *uri)
+{
+	uint64_t capacity = 0;
+	uint32_t mode = UINT32_MAX;
+	const char *s;
+	int r;
+
+	r = psyne__uri_ring_options(uri, &mode, &capacity);
+	if (r < 0)
+		return r;
+	c->mode = mode == UINT32_MAX ? PSYNE_MODE_SPSC : mode;
+	c->capacity = capacity == 0 ? NET_DEFAULT_CAPACITY : capacity;
+	if (c->capacity < NET_MIN_CAPACITY || c->capacity > (1ull << 31))
+		return -EINVAL;
+	c->listener = psyne__uri_get(uri, "listen") != NULL;
+	c->heartbeat_ms = NET_DEFAULT_HEARTBEAT_MS;
+	c->peer_timeout_ms = NET_DEFAULT_PEER_TIMEOUT_MS;
+	c->reconnect_ms = NET_DEFAULT_RECONNECT_MS;
+	c->connect_timeout_ms = NET_DEFAULT_CONNECT_TIMEOUT_MS;
+	c->linger_ms = NET_DEFAULT_LINGER_MS;
+	c->max_peers = c->mode == PSYNE_MODE_SPSC ? 1 : NET_DEFAULT_MAX_PEERS;
+	c->nodelay = true;
+	if ((r = parse_ms(uri, "heartbeat", &c->heartbeat_ms)) < 0 ||
+	    (r = parse_ms(uri, "peer_timeout", &c->peer_timeout_ms)) < 0 ||
+	    (r = parse_ms(uri, "reconnect", &c->reconnect_ms)) < 0 ||
+	    (r = parse_ms(uri, "connect_timeout", &c->connect_timeout_ms)) < 0 ||
+	    (r = parse_ms(uri, "linger", &c->linger_ms)) < 0 ||
+	    (r = parse_ms(uri, "max_peers", &c->max_peers)) < 0)
+		return r;
+	if (c->heartbeat_ms < 10 || c->heartbeat_ms > 600000 ||
+	    c->peer_timeout_ms < c->heartbeat_ms || c->max_peers == 0 || c->max_peers > 1024) {
+		log_error("psyne: heartbeat must be 10..600000 ms, peer_timeout at least the "
+			  "heartbeat, max_peers 1..1024");
+		return -EINVAL;
+	}
+	s = psyne__uri_get(uri, "nodelay");
+	if (s)
+		c->nodelay = !streq(s, "0");
+	/* The receiver's ring must hold a whole frame twice over, as the local rings do. */
+	c->max_msg =
+		(uint32_t)MIN(c->capacity / 2 - 2 * PSYNE_FRAME_HDR_SIZE, (uint64_t)UINT32_MAX);
+	return 0;
+}
+
+static int listen_open(struct net_chan *c)
+{
+	int fd, one = 1, r;
+
+	fd = socket(c->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (c->addr.ss.ss_family != AF_UNIX)
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)); /* best effort */
+	if (bind(fd, (struct sockaddr *)&c->addr.ss, c->addr.len) < 0 || listen(fd, 128) < 0) {
+		r = -errno;
+		log_error("psyne: cannot listen on %s: %s", c->addr.text, strerror(-r));
+		close(fd);
+		return r;
+	}
+	c->listen_fd = fd;
+	return 0;
+}
+
+/* The dialer's first session: wait for it up to connect_timeout. */
+static int dial_first(struct net_chan *c)
+{
+	uint64_t session, deadline = now() + ms(c->connect_timeout_ms);
+	struct net_peer *p;
+	int r;
+
+	if (getrandom(&session, sizeof(session), 0) != sizeof(session))
+		return -errno;
+	r = peer_new(c, session, &p);
+	if (r < 0)
+		return r;
+	snprintf(p->name, sizeof(p->name), "%s", c->addr.text);
+	p->down_since_ns = now();
+	p->next_dial_ns = 0;
+	kick(c->io_wake);
+	while (p->state != PEER_UP) {
+		uint64_t t = now();
+		struct pollfd pfd = { .fd = c->user_wake, .events = POLLIN };
+
+		if (p->state == PEER_GONE)
+			return p->error;
+		if (t >= deadline) {
+			log_error("psyne: cannot connect to %s within %u ms", c->addr.text,
+				  c->connect_timeout_ms);
+			return -ETIMEDOUT;
+		}
+		c->user_waiting++;
+		pthread_mutex_unlock(&c->lock);
+		(void)poll(&pfd, 1, (int)MIN((deadline - t) / 1000000 + 1, (uint64_t)50));
+		pthread_mutex_lock(&c->lock);
+		c->user_waiting--;
+		drain_eventfd(c->user_wake);
+	}
+	return 0;
+}
+
+static void net_free(struct net_chan *c)
+{
+	if (c->thread_started) {
+		pthread_mutex_lock(&c->lock);
+		c->stopping = true;
+		pthread_mutex_unlock(&c->lock);
+		kick(c->io_wake);
+		pthread_join(c->thread, NULL);
+	}
+	for (uint32_t i = 0; i < c->n_peers; i++)
+		peer_free(c->peers[i]);
+	free(c->peers);
+	while (c->n_pending > 0)
+		pending_close(c, 0);
+	if (c->listen_fd >= 0) {
+		close(c->listen_fd);
+		if (c->addr.unlink_on_close)
+			(void)unlink(((struct sockaddr_un *)&c->addr.ss)->sun_path);
+	}
+	if (c->io_wake >= 0)
+		close(c->io_wake);
+	if (c->user_wake >= 0)
+		close(c->user_wake);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri,
+		    struct psyne_channel **ret_channel)
+{
+	struct net_chan *c;
+	int r;
+
+	pthread_once(&log_once, log_once_init);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->family = family;
+	c->base.ops = family->transport;
+	c->listen_fd = c->io_wake = c->user_wake = -1;
+	pthread_mutex_init(&c->lock, NULL);
+	r = parse_options(c, uri);
+	if (r >= 0)
+		r = psyne__uri_check_used(uri); /* before anything is dialed or bound */
+	if (r >= 0)
+		r = family->resolve(uri->address, c->listener, &c->addr);
+	if (r < 0) {
+		net_free(c);
+		return r;
+	}
+	c->io_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	c->user_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (c->io_wake < 0 || c->user_wake < 0) {
+		r = -errno;
+		net_free(c);
+		return r;
+	}
+	if (c->listener) {
+		r = listen_open(c);
+		if (r < 0) {
+			net_free(c);
+			return r;
+		}
+	}
+	r = -pthread_create(&c->thread, NULL, io_thread, c);
+	if (r < 0) {
+		net_free(c);
+		return r;
+	}
+	c->thread_started = true;
+	if (!c->listener) {
+		pthread_mutex_lock(&c->lock);
+		r = dial_first(c);
+		pthread_mutex_unlock(&c->lock);
+		if (r < 0) {
+			net_free(c);
+			return r;
+		}
+	}
+	*ret_channel = &c->base;
+	return 0;
+}
+
+static struct net_chan *chan(struct psyne_channel *ch)
+{
+	return (struct net_chan *)ch;
+}
+
+static bool peer_sendable(const struct net_peer *p)
+{
+	return p->state != PEER_GONE && !p->bye_received;
+}
+
+/* Why nothing can be sent or received any more: -EPIPE after orderly closes. */
+static int gone_error(struct net_chan *c)
+{
+	return c->last_error < 0 ? c->last_error : -EPIPE;
+}
+
+/*
+ * Waits, with the lock held, for something to change: reads arriving on the peers'
+ * sockets, or the I/O thread's word. Returns -ETIMEDOUT when `deadline` passed.
+ */
+static int user_wait(struct net_chan *c, uint64_t deadline)
+{
+	struct pollfd fds[1 + 1024];
+	struct net_peer *who[1 + 1024];
+	uint64_t t = now();
+	nfds_t n = 0;
+	int timeout;
+
+	if (deadline != UINT64_MAX && t >= deadline)
+		return -ETIMEDOUT;
+	fds[n++] = (struct pollfd){ .fd = c->user_wake, .events = POLLIN };
+	for (uint32_t i = 0; i < c->n_peers && n < ELEMENTSOF(fds); i++)
+		if (c->peers[i]->state == PEER_UP && !c->peers[i]->reading) {
+			who[n] = c->peers[i];
+			fds[n++] = (struct pollfd){ .fd = c->peers[i]->fd, .events = POLLIN };
+		}
+	/* Wake in time for the heartbeats the I/O thread may not see while we read. */
+	timeout = (int)c->heartbeat_ms / 2;
+	if (deadline != UINT64_MAX)
+		timeout = (int)MIN((uint64_t)timeout, (deadline - t + 999999) / 1000000);
+	c->user_waiting++;
+	pthread_mutex_unlock(&c->lock);
+	int k = poll(fds, n, timeout);
+	pthread_mutex_lock(&c->lock);
+	c->user_waiting--;
+	if (k > 0 && fds[0].revents)
+		drain_eventfd(c->user_wake);
+	for (nfds_t i = 1; k > 0 && i < n; i++) {
+		bool still = false;
+
+		if (!fds[i].revents)
+			continue;
+		for (uint32_t j = 0; j < c->n_peers; j++)
+			if (c->peers[j] == who[i] && who[i]->fd == fds[i].fd)
+				still = true;
+		if (still)
+			(void)rx_fill(who[i]);
+	}
+	return 0;
+}
+
+static uint64_t deadline_of(int timeout_ms)
+{
+	if (timeout_ms < 0)
+		return UINT64_MAX;
+	return now() + ms((uint32_t)timeout_ms);
+}
+
+/* The peer a new message goes to: round robin over those with room. */
+static struct net_peer *pick_sender(struct net_chan *c, uint32_t need, bool *ret_any)
+{
+	*ret_any = false;
+	for (uint32_t k = 0; k < c->n_peers; k++) {
+		struct net_peer *p = c->peers[(c->rr + k) % c->n_peers];
+
+		if (!peer_sendable(p))
+			continue;
+		*ret_any = true;
+		if (p->tx_end - p->tx_acked + need <= p->tx.capacity) {
+			c->rr = (p->index + 1) % MAX(c->n_peers, 1u);
+			return p;
+		}
+	}
+	return NULL;
+}
+
+int psyne__net_reserve(struct psyne_channel *ch, size_t size, int timeout_ms,
+		       struct psyne_msg *ret_msg)
+{
+	struct net_chan *c = chan(ch);
+	uint64_t deadline = deadline_of(timeout_ms);
+	uint32_t need;
+	int r = 0;
+
+	if (size > c->max_msg)
+		return -EMSGSIZE;
+	need = SLOT_HDR + frame_bytes((uint32_t)size);
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		bool any;
+		struct net_peer *p = pick_sender(c, need, &any);
+
+		if (p) {
+			if (size > p->remote_max_msg && p->remote_max_msg > 0) {
+				r = -EMSGSIZE;
+				break;
+			}
+			struct net_slot *s = slot_at(p, p->tx_end);
+
+			s->total = need;
+			s->flags = SLOT_RESERVED;
+			*ret_msg = (struct psyne_msg){
+				.data = (uint8_t *)(s + 1) + PSYNE_FRAME_HDR_SIZE,
+				.size = size,
+				.priv = { p->tx_end, (uint64_t)(uintptr_t)p },
+			};
+			p->tx_end += need;
+			break;
+		}
+		if (!any && (c->ever_up || !c->listener)) {
+			r = gone_error(c);
+			break;
+		}
+		if (timeout_ms == 0) {
+			r = -EAGAIN;
+			break;
+		}
+		r = user_wait(c, deadline);
+		if (r < 0)
+			break;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static struct net_peer *msg_peer(struct net_chan *c, const struct psyne_msg *msg)
+{
+	for (uint32_t i = 0; i < c->n_peers; i++)
+		if ((uint64_t)(uintptr_t)c->peers[i] == msg->priv[1])
+			return c->peers[i];
+	return NULL;
+}
+
+/* The reservation `msg` names, if it is one. */
+static struct net_slot *own_slot(struct net_peer *p, const struct psyne_msg *msg)
+{
+	uint64_t pos = msg->priv[0];
+	struct net_slot *s;
+
+	if (pos < p->tx_ready || pos >= p->tx_end || pos % FRAME_ALIGN != 0)
+		return NULL;
+	s = slot_at(p, pos);
+	if (s->flags != SLOT_RESERVED || (uint8_t *)(s + 1) + PSYNE_FRAME_HDR_SIZE != msg->data)
+		return NULL;
+	return s;
+}
+
+int psyne__net_commit(struct psyne_channel *ch, struct psyne_msg *msg)
+{
+	struct net_chan *c = chan(ch);
+	struct net_peer *p;
+	struct net_slot *s;
+	uint8_t *hdr;
+	uint32_t v;
+
+	pthread_mutex_lock(&c->lock);
+	p = msg_peer(c, msg);
+	s = p ? own_slot(p, msg) : NULL;
+	if (!s || msg->size > s->total - SLOT_HDR - PSYNE_FRAME_HDR_SIZE) {
+		pthread_mutex_unlock(&c->lock);
+		return -EINVAL;
+	}
+	hdr = (uint8_t *)(s + 1);
+	/* type and length wait here for tx_advance_ready(), which writes the frame header. */
+	v = htole32(msg->type);
+	memcpy(hdr + 8, &v, 4);
+	v = htole32((uint32_t)msg->size);
+	memcpy(hdr + 12, &v, 4);
+	memset(hdr + PSYNE_FRAME_HDR_SIZE + msg->size, 0,
+	       frame_bytes((uint32_t)msg->size) - PSYNE_FRAME_HDR_SIZE - msg->size);
+	s->flags = SLOT_READY;
+	p->messages_tx++;
+	p->bytes_tx += msg->size;
+	c->sent++;
+	c->sent_bytes += msg->size;
+	msg->priv[1] = 0;
+	tx_advance_ready(p);
+
+	/* A lone message goes out now; one right behind our last write waits for the batch
+	 * that the I/O thread writes (it is woken once per batch). */
+	if (p->state == PEER_UP && !p->writing) {
+		if (now() - p->last_write_ns < NET_BATCH_NS) {
+			if (!p->flush_wanted) {
+				p->flush_wanted = true;
+				kick(c->io_wake);
+			}
+		} else {
+			(void)tx_flush(p);
+			if (tx_pending(p)) {
+				p->flush_wanted = true;
+				kick(c->io_wake);
+			}
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+void psyne__net_cancel(struct psyne_channel *ch, struct psyne_msg *msg)
+{
+	struct net_chan *c = chan(ch);
+	struct net_peer *p;
+	struct net_slot *s;
+
+	if (!msg)
+		return;
+	pthread_mutex_lock(&c->lock);
+	p = msg_peer(c, msg);
+	s = p ? own_slot(p, msg) : NULL;
+	if (s) {
+		if (msg->priv[0] + s->total == p->tx_end)
+			p->tx_end = msg->priv[0]; /* the newest: just forget it */
+		else
+			s->flags = SLOT_CANCELLED;
+		tx_advance_ready(p);
+		msg->priv[1] = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* The next message of one peer, if a whole one is there. */
+static int take_message(struct net_peer *p, size_t max_size, struct psyne_msg *ret)
+{
+	while (p->rx_next < p->rx_parsed) {
+		uint8_t *hdr = psyne__dbuf_at(&p->rx, p->rx_next);
+		uint32_t len, type;
+
+		memcpy(&len, hdr + 12, 4);
+		len = le32toh(len);
+		if (rx_mark(hdr) != RX_DATA) {
+			p->rx_next += frame_bytes(len);
+			continue;
+		}
+		if (len > max_size)
+			return -EMSGSIZE;
+		memcpy(&type, hdr + 8, 4);
+		rx_set_mark(hdr, RX_HELD);
+		*ret = (struct psyne_msg){
+			.data = hdr + PSYNE_FRAME_HDR_SIZE,
+			.size = len,
+			.type = le32toh(type),
+			.priv = { p->rx_next, (uint64_t)(uintptr_t)p },
+		};
+		p->rx_next += frame_bytes(len);
+		p->held++;
+		p->messages_rx++;
+		p->bytes_rx += len;
+		p->ch->received++;
+		p->ch->received_bytes += len;
+		return 0;
+	}
+	rx_collect(p);
+	return -EAGAIN;
+}
+
+int psyne__net_receive(struct psyne_channel *ch, int timeout_ms, size_t max_size,
+		       struct psyne_msg *ret_msg)
+{
+	struct net_chan *c = chan(ch);
+	uint64_t deadline = deadline_of(timeout_ms);
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		bool live = false;
+
+		r = -EAGAIN;
+		for (uint32_t k = 0; k < c->n_peers && r == -EAGAIN; k++) {
+			struct net_peer *p = c->peers[(c->rr + k) % c->n_peers];
+
+			r = take_message(p, max_size, ret_msg);
+			if (r == -EAGAIN && p->state == PEER_UP && !p->reading) {
+				(void)rx_fill(p);
+				r = take_message(p, max_size, ret_msg);
+			}
+			if (r == 0)
+				c->rr = (p->index + 1) % c->n_peers;
+			if (p->state != PEER_GONE && !p->bye_received)
+				live = true;
+		}
+		if (r != -EAGAIN)
+			break;
+		if (!live && (c->ever_up || !c->listener)) {
+			r = gone_error(c);
+			break;
+		}
+		if (timeout_ms == 0)
+			break;
+		r = user_wait(c, deadline);
+		if (r < 0)
+			break;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+void psyne__net_release(struct psyne_channel *ch, struct psyne_msg *msg)
+{
+	struct net_chan *c = chan(ch);
+	struct net_peer *p;
+	uint8_t *hdr;
+
+	if (!msg)
+		return;
+	pthread_mutex_lock(&c->lock);
+	p = msg_peer(c, msg);
+	if (p && msg->priv[0] >= p->rx_free && msg->priv[0] < p->rx_next) {
+		hdr = psyne__dbuf_at(&p->rx, msg->priv[0]);
+		if (rx_mark(hdr) == RX_HELD && hdr + PSYNE_FRAME_HDR_SIZE == msg->data) {
+			rx_set_mark(hdr, RX_RELEASED);
+			p->held--;
+			msg->priv[1] = 0;
+			rx_collect(p);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+int psyne__net_stats(struct psyne_channel *ch, struct psyne_stats *ret)
+{
+	struct net_chan *c = chan(ch);
+	struct psyne_stats st = { .capacity = c->capacity, .mode = c->mode };
+
+	pthread_mutex_lock(&c->lock);
+	for (uint32_t i = 0; i < c->n_peers; i++) {
+		struct net_peer *p = c->peers[i];
+
+		if (p->state == PEER_UP) {
+			if (c->mode == PSYNE_MODE_MPSC || c->mode == PSYNE_MODE_MPMC ||
+			    !c->listener)
+				st.producers++;
+			st.consumers++;
+		}
+		st.used += (p->tx_end - p->tx_acked) + (p->rx_filled - p->rx_free);
+	}
+	st.messages = c->sent;
+	st.bytes = c->sent_bytes;
+	st.received = c->received;
+	st.received_bytes = c->received_bytes;
+	st.reconnects = c->reconnects;
+	pthread_mutex_unlock(&c->lock);
+	*ret = st;
+	return 0;
+}
+
+void psyne__net_close(struct psyne_channel *ch)
+{
+	struct net_chan *c = chan(ch);
+	uint64_t deadline = now() + ms(c->linger_ms);
+
+	/* Linger: what was committed goes out and is acknowledged, then BYE. */
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		bool busy = false;
+
+		for (uint32_t i = 0; i < c->n_peers; i++) {
+			struct net_peer *p = c->peers[i];
+
+			if (p->state == PEER_GONE || p->bye_received)
+				continue;
+			if (p->tx_acked < p->tx_ready) {
+				busy = true;
+				continue;
+			}
+			if (p->state == PEER_UP && !p->bye_sent) {
+				ctl_append(p, PSYNE_FRAME_BYE, p->tx_seq, NULL, 0);
+				p->bye_sent = true;
+				(void)tx_flush(p);
+			}
+		}
+		if (!busy || now() >= deadline)
+			break;
+		for (uint32_t i = 0; i < c->n_peers; i++) {
+			struct net_peer *p = c->peers[i];
+
+			/* Ask for the acknowledgement now rather than at the next heartbeat. */
+			if (p->state == PEER_UP && p->tx_acked < p->tx_ready &&
+			    p->tx_slot == p->tx_ready && now() - p->last_tx_ns > ms(10)) {
+				ctl_append(p, PSYNE_FRAME_PING, now(), NULL, 0);
+				p->last_tx_ns = now();
+				(void)tx_flush(p);
+			}
+		}
+		(void)user_wait(c, MIN(deadline, now() + ms(20)));
+	}
+	for (uint32_t i = 0; i < c->n_peers; i++)
+		if (c->peers[i]->fd >= 0)
+			(void)shutdown(c->peers[i]->fd, SHUT_WR);
+	pthread_mutex_unlock(&c->lock);
+	net_free(c);
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The stream transports (unix://, tcp://, and later tls://) share one session engine: each
+ * handle keeps, per peer, a ring of outgoing frames and a ring of incoming ones, and moves
+ * them over a socket. A transport only says how its addresses are resolved.
+ */
+#ifndef PSYNE_NET_H
+#define PSYNE_NET_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "channel.h"
+
+struct psyne_net_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	bool unlink_on_close; /* a unix socket path this handle created */
+	char text[128];	      /* for log lines */
+};
+
+struct psyne_net_family {
+	const struct psyne_transport *transport;
+	/* Parses the URI's address into a socket address; -EINVAL with a log line if bad. */
+	int (*resolve)(const char *address, bool listen, struct psyne_net_addr *ret);
+};
+
+/* Opens a stream channel: a listener with ?listen, else a dialer. */
+int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri,
+		    struct psyne_channel **ret_channel);
+
+void psyne__net_close(struct psyne_channel *ch);
+int psyne__net_reserve(struct psyne_channel *ch, size_t size, int timeout_ms,
+		       struct psyne_msg *ret_msg);
+int psyne__net_commit(struct psyne_channel *ch, struct psyne_msg *msg);
+void psyne__net_cancel(struct psyne_channel *ch, struct psyne_msg *msg);
+int psyne__net_receive(struct psyne_channel *ch, int timeout_ms, size_t max_size,
+		       struct psyne_msg *ret_msg);
+void psyne__net_release(struct psyne_channel *ch, struct psyne_msg *msg);
+int psyne__net_stats(struct psyne_channel *ch, struct psyne_stats *ret_stats);
+
+/* clang-format off */
+#define PSYNE_NET_CHANNEL_OPS                 \
+	.close = psyne__net_close,            \
+	.reserve = psyne__net_reserve,        \
+	.commit = psyne__net_commit,          \
+	.cancel = psyne__net_cancel,          \
+	.receive = psyne__net_receive,        \
+	.release = psyne__net_release,        \
+	.stats = psyne__net_stats
+/* clang-format on */
+
+#endif

@@ -1,0 +1,433 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The stream transports (unix://, tcp://) over loopback: message integrity and order, both
+ * directions, several dialers into one listener, orderly close, refusals, hostile bytes,
+ * and connections cut mid-stream by a forwarding proxy: the session must resume with no
+ * message lost or duplicated.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/tests.h"
+#include "common/time-util.h"
+#include "psyne.h"
+
+static struct psyne_channel *open_ok(const char *uri)
+{
+	struct psyne_channel *ch = NULL;
+
+	ASSERT_OK(psyne_open(uri, &ch));
+	ASSERT_NOT_NULL(ch);
+	return ch;
+}
+
+/* A loopback port nobody uses right now. */
+static unsigned free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ASSERT_OK_ERRNO(fd);
+	ASSERT_OK_ERRNO(bind(fd, (struct sockaddr *)&a, sizeof(a)));
+	ASSERT_OK_ERRNO(getsockname(fd, (struct sockaddr *)&a, &len));
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+/* Payload: seq, size, then bytes derived from both. */
+static void fill(uint8_t *p, uint32_t seq, uint32_t size)
+{
+	memcpy(p, &seq, 4);
+	for (uint32_t i = 4; i < size; i++)
+		p[i] = (uint8_t)(seq * 31 + i);
+}
+
+static bool check(const uint8_t *p, uint32_t seq, uint32_t size)
+{
+	uint32_t got;
+
+	if (size < 4)
+		return false;
+	memcpy(&got, p, 4);
+	if (got != seq)
+		return false;
+	for (uint32_t i = 4; i < size; i++)
+		if (p[i] != (uint8_t)(seq * 31 + i))
+			return false;
+	return true;
+}
+
+static uint32_t size_of(uint32_t seq)
+{
+	return 4 + (seq * 2654435761u) % 3000;
+}
+
+struct sender {
+	const char *uri;
+	uint32_t count;
+	uint32_t id;
+	struct psyne_channel *ch; /* use this one instead of opening */
+	int error;
+};
+
+static void *send_all(void *arg)
+{
+	struct sender *s = arg;
+	struct psyne_channel *ch = s->ch;
+	int r;
+
+	if (!ch && (r = psyne_open(s->uri, &ch)) < 0) {
+		s->error = r;
+		return NULL;
+	}
+	for (uint32_t i = 0; i < s->count; i++) {
+		struct psyne_msg m;
+
+		r = psyne_reserve(ch, size_of(i), 10000, &m);
+		if (r < 0) {
+			s->error = r;
+			break;
+		}
+		fill(m.data, i, (uint32_t)m.size);
+		m.type = s->id;
+		r = psyne_commit(ch, &m);
+		if (r < 0) {
+			s->error = r;
+			break;
+		}
+	}
+	if (!s->ch)
+		psyne_close(ch);
+	return NULL;
+}
+
+/* Receives `count` messages in order from each of `senders` ids, then expects `end`. */
+static void receive_all(struct psyne_channel *ch, uint32_t senders, uint32_t count, int end)
+{
+	uint32_t next[8] = { 0 };
+	uint64_t total = 0;
+
+	while (total < (uint64_t)senders * count) {
+		struct psyne_msg m;
+
+		ASSERT_OK(psyne_receive(ch, 10000, &m));
+		ASSERT_LT(m.type, senders);
+		ASSERT_EQ(m.size, (size_t)size_of(next[m.type]));
+		ASSERT_TRUE(check(m.data, next[m.type], (uint32_t)m.size));
+		next[m.type]++;
+		total++;
+		psyne_release(ch, &m);
+	}
+	if (end != 0) {
+		struct psyne_msg m;
+
+		ASSERT_ERROR(psyne_receive(ch, 10000, &m), -end);
+	}
+}
+
+static void stream(const char *listen_uri, const char *dial_uri)
+{
+	struct psyne_channel *l = open_ok(listen_uri);
+	struct sender s = { .uri = dial_uri, .count = 20000 };
+	pthread_t t;
+
+	ASSERT_OK_ZERO(pthread_create(&t, NULL, send_all, &s));
+	receive_all(l, 1, s.count, -EPIPE);
+	ASSERT_OK_ZERO(pthread_join(t, NULL));
+	ASSERT_EQ(s.error, 0);
+
+	struct psyne_stats st;
+	ASSERT_OK(psyne_channel_stats(l, &st));
+	ASSERT_EQ(st.received, (uint64_t)s.count);
+	psyne_close(l);
+}
+
+TEST(unix_stream)
+{
+	char l[128], d[128];
+
+	snprintf(l, sizeof(l), "unix://@psyne-test-%d?listen", getpid());
+	snprintf(d, sizeof(d), "unix://@psyne-test-%d", getpid());
+	stream(l, d);
+}
+
+TEST(unix_path_stream)
+{
+	char path[64], l[128], d[128];
+
+	snprintf(path, sizeof(path), "/tmp/psyne-test-%d.sock", getpid());
+	snprintf(l, sizeof(l), "unix://%s?listen", path);
+	snprintf(d, sizeof(d), "unix://%s", path);
+	stream(l, d);
+	ASSERT_ERROR_ERRNO(access(path, F_OK), ENOENT); /* removed on close */
+}
+
+TEST(tcp_stream)
+{
+	char l[128], d[128];
+	unsigned port = free_port();
+
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen", port);
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u", port);
+	stream(l, d);
+}
+
+/* Each side sends and receives on its one handle (a handle is used by one thread). */
+TEST(tcp_both_directions)
+{
+	char l[128], d[128];
+	unsigned port = free_port();
+	const uint32_t count = 5000;
+
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen", port);
+	snprintf(d, sizeof(d), "tcp://localhost:%u", port);
+	struct psyne_channel *lc = open_ok(l), *dc = open_ok(d);
+	uint8_t buf[4096];
+
+	for (uint32_t i = 0; i < count; i++) {
+		struct psyne_channel *from = i % 2 ? lc : dc, *to = i % 2 ? dc : lc;
+		uint32_t type;
+
+		fill(buf, i, size_of(i));
+		ASSERT_OK(psyne_send(from, buf, size_of(i), i, 10000));
+		ASSERT_EQ(psyne_recv(to, buf, sizeof(buf), &type, 10000), (int)size_of(i));
+		ASSERT_EQ(type, i);
+		ASSERT_TRUE(check(buf, i, size_of(i)));
+	}
+	psyne_close(dc);
+	ASSERT_ERROR(psyne_recv(lc, buf, sizeof(buf), NULL, 10000), EPIPE);
+	psyne_close(lc);
+}
+
+TEST(mpsc_many_dialers)
+{
+	char l[128], d[128];
+	unsigned port = free_port();
+	enum {
+		N = 4
+	};
+	struct sender s[N];
+	pthread_t t[N];
+
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen&mode=mpsc", port);
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?mode=mpsc", port);
+	struct psyne_channel *lc = open_ok(l);
+	for (uint32_t i = 0; i < N; i++) {
+		s[i] = (struct sender){ .uri = d, .count = 5000, .id = i };
+		ASSERT_OK_ZERO(pthread_create(&t[i], NULL, send_all, &s[i]));
+	}
+	receive_all(lc, N, 5000, -EPIPE);
+	for (uint32_t i = 0; i < N; i++) {
+		ASSERT_OK_ZERO(pthread_join(t[i], NULL));
+		ASSERT_EQ(s[i].error, 0);
+	}
+	psyne_close(lc);
+}
+
+TEST(refusals)
+{
+	char l[128], d[128];
+	unsigned port = free_port();
+	struct psyne_channel *ch = NULL;
+
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen", port);
+	struct psyne_channel *lc = open_ok(l);
+
+	/* Nobody listens there. */
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?connect_timeout=300", free_port());
+	ASSERT_ERROR(psyne_open(d, &ch), ETIMEDOUT);
+	/* Another mode. */
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?mode=mpsc", port);
+	ASSERT_ERROR(psyne_open(d, &ch), EEXIST);
+	/* spsc: one peer at a time. */
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u", port);
+	struct psyne_channel *first = open_ok(d);
+	ASSERT_ERROR(psyne_open(d, &ch), EBUSY);
+	/* Bad addresses and options. */
+	ASSERT_ERROR(psyne_open("tcp://127.0.0.1", &ch), EINVAL);
+	ASSERT_ERROR(psyne_open("tcp://127.0.0.1:0", &ch), EINVAL);
+	ASSERT_ERROR(psyne_open("tcp://127.0.0.1:99999", &ch), EINVAL);
+	ASSERT_ERROR(psyne_open("tcp://127.0.0.1:1?heartbeat=1", &ch), EINVAL);
+	ASSERT_ERROR(psyne_open("tcp://127.0.0.1:1?bogus=1", &ch), EINVAL);
+	ASSERT_ERROR(psyne_open("unix://@", &ch), EINVAL);
+
+	/* A message larger than the peer takes. */
+	struct psyne_msg m;
+	ASSERT_ERROR(psyne_reserve(first, 1u << 20, 0, &m), EMSGSIZE);
+	psyne_close(first);
+	psyne_close(lc);
+}
+
+/* Garbage, truncated frames and silent connections: the listener stays up and serves. */
+TEST(hostile_peers)
+{
+	char l[128], d[128];
+	unsigned port = free_port();
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen&mode=mpsc&heartbeat=100&peer_timeout=400",
+		 port);
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?mode=mpsc&heartbeat=100&peer_timeout=400", port);
+	struct psyne_channel *lc = open_ok(l);
+	const char *junk[] = {
+		"GET / HTTP/1.0\r\n\r\n",
+		"PSYF",
+		"\x50\x53\x59\x46\x09\x01",
+		"GET /index.html HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\r\n",
+	};
+	int silent[8];
+
+	for (size_t i = 0; i < ELEMENTSOF(junk); i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		ASSERT_OK_ERRNO(connect(fd, (struct sockaddr *)&a, sizeof(a)));
+		ASSERT_OK_ERRNO(write(fd, junk[i], strlen(junk[i])));
+		close(fd);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(silent); i++) {
+		silent[i] = socket(AF_INET, SOCK_STREAM, 0);
+		ASSERT_OK_ERRNO(connect(silent[i], (struct sockaddr *)&a, sizeof(a)));
+	}
+	struct sender s = { .uri = d, .count = 2000 };
+	pthread_t t;
+	ASSERT_OK_ZERO(pthread_create(&t, NULL, send_all, &s));
+	receive_all(lc, 1, s.count, -EPIPE);
+	ASSERT_OK_ZERO(pthread_join(t, NULL));
+	ASSERT_EQ(s.error, 0);
+	/* The silent ones were dropped after the handshake timeout. */
+	for (size_t i = 0; i < ELEMENTSOF(silent); i++) {
+		char c;
+		struct pollfd pfd = { .fd = silent[i], .events = POLLIN };
+
+		ASSERT_EQ(poll(&pfd, 1, 5000), 1);
+		ASSERT_EQ(read(silent[i], &c, 1), 0);
+		close(silent[i]);
+	}
+	psyne_close(lc);
+}
+
+/* ---- a proxy that cuts connections ---------------------------------------------------- */
+
+struct proxy {
+	int listen_fd;
+	unsigned target_port;
+	_Atomic int cuts; /* cut the current connection when this goes up */
+	_Atomic bool stop;
+	_Atomic unsigned connections;
+};
+
+static void *proxy_run(void *arg)
+{
+	struct proxy *px = arg;
+
+	while (!px->stop) {
+		struct pollfd lp = { .fd = px->listen_fd, .events = POLLIN };
+
+		if (poll(&lp, 1, 50) <= 0)
+			continue;
+		int a = accept(px->listen_fd, NULL, NULL);
+		if (a < 0)
+			continue;
+		struct sockaddr_in t = { .sin_family = AF_INET,
+					 .sin_port = htons((uint16_t)px->target_port),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int b = socket(AF_INET, SOCK_STREAM, 0);
+		if (connect(b, (struct sockaddr *)&t, sizeof(t)) < 0) {
+			close(a);
+			close(b);
+			continue;
+		}
+		px->connections++;
+		int cuts = px->cuts;
+		char buf[65536];
+		while (!px->stop && px->cuts == cuts) {
+			struct pollfd p[2] = { { .fd = a, .events = POLLIN },
+					       { .fd = b, .events = POLLIN } };
+
+			if (poll(p, 2, 20) <= 0)
+				continue;
+			bool closed = false;
+			for (int i = 0; i < 2; i++) {
+				if (!p[i].revents)
+					continue;
+				ssize_t n = read(p[i].fd, buf, sizeof(buf));
+				if (n <= 0 || write(p[1 - i].fd, buf, (size_t)n) != n)
+					closed = true;
+			}
+			if (closed)
+				break;
+		}
+		/* A cut: both sides see their connection reset. */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+		setsockopt(a, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		setsockopt(b, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(a);
+		close(b);
+	}
+	return NULL;
+}
+
+TEST(reconnect_resumes)
+{
+	char l[128], d[128];
+	unsigned port = free_port(), proxy_port;
+	struct proxy px = { .target_port = port };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	pthread_t tp, ts;
+	int one = 1;
+
+	px.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	ASSERT_OK_ERRNO(setsockopt(px.listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)));
+	ASSERT_OK_ERRNO(bind(px.listen_fd, (struct sockaddr *)&a, sizeof(a)));
+	ASSERT_OK_ERRNO(listen(px.listen_fd, 16));
+	ASSERT_OK_ERRNO(getsockname(px.listen_fd, (struct sockaddr *)&a, &len));
+	proxy_port = ntohs(a.sin_port);
+	ASSERT_OK_ZERO(pthread_create(&tp, NULL, proxy_run, &px));
+
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen&capacity=256K", port);
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?capacity=256K", proxy_port);
+	struct psyne_channel *lc = open_ok(l);
+	struct sender s = { .uri = d, .count = 30000 };
+	ASSERT_OK_ZERO(pthread_create(&ts, NULL, send_all, &s));
+
+	/* Cut the connection every 3000 messages while they flow. */
+	uint32_t next = 0;
+	while (next < s.count) {
+		struct psyne_msg m;
+
+		ASSERT_OK(psyne_receive(lc, 10000, &m));
+		ASSERT_EQ(m.size, (size_t)size_of(next));
+		ASSERT_TRUE(check(m.data, next, (uint32_t)m.size));
+		psyne_release(lc, &m);
+		if (++next % 3000 == 0)
+			px.cuts++;
+	}
+	struct psyne_msg m;
+	ASSERT_ERROR(psyne_receive(lc, 10000, &m), EPIPE);
+	ASSERT_OK_ZERO(pthread_join(ts, NULL));
+	ASSERT_EQ(s.error, 0);
+	struct psyne_stats st;
+	ASSERT_OK(psyne_channel_stats(lc, &st));
+	printf("# %u connections, %" PRIu64 " reconnects\n", px.connections, st.reconnects);
+	ASSERT_GE(px.connections, 5u);
+	px.stop = true;
+	ASSERT_OK_ZERO(pthread_join(tp, NULL));
+	close(px.listen_fd);
+	psyne_close(lc);
+}
+
+DEFINE_TEST_MAIN();
