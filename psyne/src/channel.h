@@ -36,6 +36,7 @@ struct psyne_channel {
 extern const struct psyne_transport psyne__transport_memory;
 extern const struct psyne_transport psyne__transport_ipc;
 extern const struct psyne_transport psyne__transport_tcp;
+extern const struct psyne_transport psyne__transport_tls;
 extern const struct psyne_transport psyne__transport_unix;
 
 #endif

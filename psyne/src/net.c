@@ -45,6 +45,7 @@
 #include "frame.h"
 #include "net.h"
 #include "ring.h"
+#include "tls.h"
 
 #define NET_DEFAULT_CAPACITY (1u << 20)
 #define NET_MIN_CAPACITY (64u << 10)
@@ -61,6 +62,7 @@
 #define NET_IOV_MAX 256u
 #define NET_READ_MAX (1u << 20) /* bytes per read() */
 #define NET_CTL_MAX 512u
+#define NET_STAGE (64u << 10)
 #define FRAME_ALIGN 8u
 #define SLOT_HDR 8u
 
@@ -79,6 +81,7 @@ enum {
 
 enum peer_state {
 	PEER_CONNECTING, /* dialer: connect() in progress */
+	PEER_TLS,	 /* dialer: TLS handshake in progress */
 	PEER_HELLO,	 /* connected, waiting for the other side's HELLO */
 	PEER_UP,
 	PEER_DOWN, /* no connection: the dialer dials again, the listener waits */
@@ -98,27 +101,34 @@ struct net_peer {
 	uint32_t index;
 	int fd;
 	int dead_fd; /* closed when the thread in a system call on it comes back */
+	struct psyne_tls *tls, *dead_tls;
+	short tls_want; /* what the TLS handshake waits for */
 	enum peer_state state;
 	uint64_t session;
 	int error; /* when GONE: -EPIPE after BYE, else -ECONNRESET */
 	bool bye_received;
-	bool bye_sent;
+	bool bye_sent;	/* on this connection */
+	bool bye_acked; /* the peer has it */
 	bool reading, writing;
 	char name[128];
 
 	/* tx: acked <= sent slot <= ready <= end */
 	struct psyne_dbuf tx;
-	uint64_t tx_acked; /* slots before this are acknowledged or cancelled: free */
-	uint64_t tx_slot;  /* the slot being sent on this connection */
-	uint32_t tx_off;   /* bytes of its wire frame already sent */
-	uint64_t tx_ready; /* slots before this are READY or CANCELLED */
-	uint64_t tx_end;   /* end of the newest reservation */
-	uint64_t tx_seq;   /* seq of the next slot to become ready */
+	uint64_t tx_acked;    /* slots before this are acknowledged or cancelled: free */
+	uint64_t tx_slot;     /* the slot being sent on this connection */
+	uint32_t tx_off;      /* bytes of its wire frame already sent */
+	uint64_t tx_ready;    /* slots before this are READY or CANCELLED */
+	uint64_t tx_end;      /* end of the newest reservation */
+	uint64_t tx_seq;      /* seq of the next slot to become ready */
+	uint64_t tx_inflight; /* while writing: the first slot the system call may read */
 	uint64_t tx_acked_seq;
 	uint64_t last_write_ns;
 	bool flush_wanted; /* the I/O thread should write what is ready */
+	bool io_kicked;	   /* ... and has been woken for it since it last looked */
 	uint8_t ctl[NET_CTL_MAX];
 	uint32_t ctl_len, ctl_off;
+	uint8_t *stage; /* TLS only: NET_STAGE bytes, see stage_fill() */
+	uint32_t stage_len, stage_off;
 
 	/* rx: free <= next <= parsed <= filled */
 	struct psyne_dbuf rx;
@@ -133,6 +143,7 @@ struct net_peer {
 	uint64_t remote_window;
 
 	uint64_t last_rx_ns, last_tx_ns, down_since_ns, next_dial_ns, hello_deadline_ns;
+	uint64_t last_ping_ns; /* closing: when we last asked for an acknowledgement */
 	uint32_t backoff_ms;
 
 	uint64_t messages_tx, bytes_tx, messages_rx, bytes_rx, reconnects, retransmits;
@@ -140,6 +151,9 @@ struct net_peer {
 
 struct net_pending {
 	int fd;
+	struct psyne_tls *tls;
+	bool tls_done;
+	short tls_want;
 	uint32_t got;
 	uint64_t deadline_ns;
 	uint8_t buf[PSYNE_FRAME_HDR_SIZE + PSYNE_FRAME_HELLO_SIZE];
@@ -157,6 +171,7 @@ struct net_chan {
 	uint32_t heartbeat_ms, peer_timeout_ms, reconnect_ms, connect_timeout_ms, linger_ms;
 	uint32_t max_peers;
 	bool nodelay;
+	struct psyne_tls_ctx *tls; /* tls:// */
 
 	pthread_mutex_t lock;
 	pthread_t thread;
@@ -222,6 +237,39 @@ static void drain_eventfd(int efd)
 	(void)!read(efd, &v, sizeof(v)); /* EAGAIN: nothing was pending */
 }
 
+/* recv() or its TLS counterpart: bytes, 0 at the peer's close, or a negative errno. */
+static ssize_t stream_read(struct psyne_tls *tls, int fd, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (tls)
+		return psyne__tls_read(tls, buf, len);
+	n = recv(fd, buf, len, MSG_DONTWAIT);
+	return n < 0 ? -errno : n;
+}
+
+static ssize_t stream_writev(struct psyne_tls *tls, int fd, struct iovec *iov, int n)
+{
+	ssize_t w;
+
+	if (tls)
+		return psyne__tls_writev(tls, iov, n);
+	w = sendmsg(fd, &(struct msghdr){ .msg_iov = iov, .msg_iovlen = (size_t)n },
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+	return w < 0 ? -errno : w;
+}
+
+/* A TLS connection reads and writes through one object: never from two threads at once. */
+static bool can_read(const struct net_peer *p)
+{
+	return !p->reading && !(p->tls && p->writing);
+}
+
+static bool can_write(const struct net_peer *p)
+{
+	return !p->writing && !(p->tls && p->reading);
+}
+
 /* Something a waiting caller cares about changed. */
 static void wake_user(struct net_chan *c)
 {
@@ -265,7 +313,7 @@ static void send_hello(struct net_peer *p, uint64_t next_seq)
 	ctl_append(p, PSYNE_FRAME_HELLO, 0, buf, sizeof(buf));
 }
 
-static void send_reject(int fd, int err, const char *reason)
+static void send_reject(struct psyne_tls *tls, int fd, int err, const char *reason)
 {
 	uint8_t buf[PSYNE_FRAME_HDR_SIZE + 264];
 	uint32_t len = 4 + (uint32_t)MIN(strlen(reason), (size_t)256);
@@ -277,7 +325,8 @@ static void send_reject(int fd, int err, const char *reason)
 	memcpy(buf + PSYNE_FRAME_HDR_SIZE + 4, reason, len - 4);
 	psyne__frame_encode(buf, &f, buf + PSYNE_FRAME_HDR_SIZE, len);
 	/* Best effort: the connection is closed right after. */
-	(void)!send(fd, buf, frame_bytes(len), MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)stream_writev(tls, fd,
+			    &(struct iovec){ .iov_base = buf, .iov_len = frame_bytes(len) }, 1);
 }
 
 /* ---- tx ---------------------------------------------------------------------------- */
@@ -312,6 +361,11 @@ static void tx_advance_ready(struct net_peer *p)
 /* Frees acknowledged slots: every DATA below seq `upto`. */
 static void tx_ack(struct net_peer *p, uint64_t upto)
 {
+	if (p->bye_sent && upto == p->tx_seq + 1) {
+		p->bye_acked = true; /* see PSYNE_FRAME_BYE in rx_parse() */
+		wake_user(p->ch);
+		upto = p->tx_seq;
+	}
 	if (upto <= p->tx_acked_seq || upto > p->tx_seq)
 		return;
 	while (p->tx_acked < p->tx_ready && p->tx_acked_seq < upto) {
@@ -320,7 +374,10 @@ static void tx_ack(struct net_peer *p, uint64_t upto)
 		if (s->flags == SLOT_READY)
 			p->tx_acked_seq++;
 		p->tx_acked += s->total;
-		if (p->tx_slot < p->tx_acked) {
+		/* Only a resume acknowledges what this connection has not sent. A write in
+		 * flight accounts for itself (tx_done()), even if the peer acknowledged part
+		 * of it before the system call returned. */
+		if (p->tx_slot < p->tx_acked && !p->writing) {
 			p->tx_slot = p->tx_acked;
 			p->tx_off = 0;
 		}
@@ -450,7 +507,7 @@ static void tx_done(struct net_peer *p, const struct tx_plan *t, size_t n)
 
 static bool tx_pending(struct net_peer *p)
 {
-	if (p->ctl_len > p->ctl_off)
+	if (p->ctl_len > p->ctl_off || p->stage_off < p->stage_len)
 		return true;
 	return p->state == PEER_UP && p->tx_slot < p->tx_ready;
 }
@@ -461,6 +518,8 @@ static void peer_down(struct net_peer *p, int err, const char *why);
 static void fd_settle(struct net_peer *p)
 {
 	if (p->dead_fd >= 0 && !p->reading && !p->writing) {
+		psyne__tls_free(p->dead_tls);
+		p->dead_tls = NULL;
 		close(p->dead_fd);
 		p->dead_fd = -1;
 	}
@@ -475,6 +534,30 @@ static void peer_gone(struct net_peer *p, int err)
 }
 
 /*
+ * TLS: a write that could not finish must be retried with the very same bytes (OpenSSL has
+ * already sealed them into a record), whatever was queued since. So TLS writes go through
+ * a stage: what the plan says is copied there and counted as sent at once, and the stage
+ * is written out before anything else.
+ */
+static uint32_t stage_fill(struct net_peer *p)
+{
+	struct tx_plan t;
+	uint32_t n = 0;
+
+	tx_plan(p, &t);
+	for (int i = 0; i < t.n && n < NET_STAGE; i++) {
+		uint32_t k = (uint32_t)MIN(t.iov[i].iov_len, (size_t)(NET_STAGE - n));
+
+		memcpy(p->stage + n, t.iov[i].iov_base, k);
+		n += k;
+	}
+	tx_done(p, &t, n);
+	p->stage_off = 0;
+	p->stage_len = n;
+	return n;
+}
+
+/*
  * Writes what is pending without blocking. Called with the lock held; drops it around the
  * system call. Returns true when everything pending went out.
  */
@@ -484,17 +567,29 @@ static bool tx_flush(struct net_peer *p)
 	struct tx_plan t;
 	ssize_t n;
 
-	while (!p->writing && p->fd >= 0 && tx_pending(p)) {
-		int fd = p->fd;
+	while (can_write(p) && p->fd >= 0 && tx_pending(p)) {
+		struct psyne_tls *tls = p->tls;
+		struct iovec *iov = t.iov;
+		int fd = p->fd, niov;
 
-		tx_plan(p, &t);
-		if (t.n == 0)
-			return true;
+		if (tls) {
+			if (p->stage_off == p->stage_len && stage_fill(p) == 0)
+				return true;
+			t.iov[0] = (struct iovec){ .iov_base = p->stage + p->stage_off,
+						   .iov_len = p->stage_len - p->stage_off };
+			t.bytes = t.iov[0].iov_len;
+			niov = 1;
+		} else {
+			tx_plan(p, &t);
+			if (t.n == 0)
+				return true;
+			niov = t.n;
+		}
 		p->writing = true;
+		p->tx_inflight = p->tx_slot;
 		pthread_mutex_unlock(&c->lock);
-		n = sendmsg(fd, &(struct msghdr){ .msg_iov = t.iov, .msg_iovlen = (size_t)t.n },
-			    MSG_NOSIGNAL | MSG_DONTWAIT);
-		int e = n < 0 ? errno : 0;
+		n = stream_writev(tls, fd, iov, niov);
+		int e = n < 0 ? (int)-n : 0;
 		pthread_mutex_lock(&c->lock);
 		p->writing = false;
 		fd_settle(p);
@@ -506,11 +601,17 @@ static bool tx_flush(struct net_peer *p)
 			peer_down(p, -e, "write failed");
 			return false;
 		}
-		tx_done(p, &t, (size_t)n);
+		if (tls)
+			p->stage_off += (uint32_t)n;
+		else
+			tx_done(p, &t, (size_t)n);
 		if ((size_t)n < t.bytes)
 			return false; /* the socket is full: POLLOUT tells when to go on */
 	}
-	return !tx_pending(p);
+	if (tx_pending(p))
+		return false;
+	p->flush_wanted = false; /* whoever wrote last wrote everything */
+	return true;
 }
 
 /* ---- rx ---------------------------------------------------------------------------- */
@@ -584,9 +685,17 @@ static int rx_parse(struct net_peer *p)
 		case PSYNE_FRAME_PONG:
 			break;
 		case PSYNE_FRAME_BYE:
+			/* BYE takes the sequence number after the last DATA, so that its
+			 * acknowledgement tells the closing side it arrived. */
+			if (p->rx_seq == UINT64_MAX)
+				p->rx_seq = f.seq;
+			if (f.seq > p->rx_seq)
+				return -EPROTO;
+			if (f.seq == p->rx_seq)
+				p->rx_seq++;
 			p->bye_received = true;
-			if (p->rx_seq != UINT64_MAX)
-				ctl_append(p, PSYNE_FRAME_ACK, p->rx_seq, NULL, 0);
+			ctl_append(p, PSYNE_FRAME_ACK, p->rx_seq, NULL, 0);
+			p->rx_unacked = 0;
 			break;
 		case PSYNE_FRAME_HELLO:
 			if (p->state != PEER_HELLO)
@@ -643,13 +752,14 @@ static ssize_t rx_fill(struct net_peer *p)
 	int fd = p->fd, r;
 
 	uint8_t *at = psyne__dbuf_at(&p->rx, p->rx_filled);
+	struct psyne_tls *tls = p->tls;
 
-	if (p->reading || fd < 0 || room == 0)
+	if (!can_read(p) || fd < 0 || room == 0 || p->state == PEER_TLS)
 		return 0;
 	p->reading = true;
 	pthread_mutex_unlock(&c->lock);
-	n = recv(fd, at, MIN(room, (uint64_t)NET_READ_MAX), MSG_DONTWAIT);
-	int e = n < 0 ? errno : 0;
+	n = stream_read(tls, fd, at, MIN(room, (uint64_t)NET_READ_MAX));
+	int e = n < 0 ? (int)-n : 0;
 	pthread_mutex_lock(&c->lock);
 	p->reading = false;
 	fd_settle(p);
@@ -662,6 +772,14 @@ static ssize_t rx_fill(struct net_peer *p)
 	if (n < 0) {
 		if (e == EAGAIN || e == EINTR)
 			return 0;
+		if (tls && p->state == PEER_HELLO) {
+			/* TLS 1.3 finishes the dialer's handshake before the listener has checked
+			 * its certificate: a refusal shows up here, as the first read failing. */
+			log_warning("psyne: %s: TLS: the listener refused our credentials",
+				    p->name);
+			peer_down(p, -EACCES, "TLS refused");
+			return -EACCES;
+		}
 		peer_down(p, -e, "read failed");
 		return -e;
 	}
@@ -682,6 +800,9 @@ static void peer_free(struct net_peer *p)
 {
 	if (!p)
 		return;
+	psyne__tls_free(p->tls);
+	psyne__tls_free(p->dead_tls);
+	free(p->stage);
 	if (p->fd >= 0)
 		close(p->fd);
 	if (p->dead_fd >= 0)
@@ -714,6 +835,11 @@ static int peer_new(struct net_chan *c, uint64_t session, struct net_peer **ret)
 	r = psyne__dbuf_init(&p->tx, c->capacity);
 	if (r >= 0)
 		r = psyne__dbuf_init(&p->rx, c->capacity);
+	if (r >= 0 && c->tls) {
+		p->stage = malloc(NET_STAGE);
+		if (!p->stage)
+			r = -ENOMEM;
+	}
 	if (r < 0) {
 		peer_free(p);
 		return r;
@@ -746,12 +872,16 @@ static void peer_down(struct net_peer *p, int err, const char *why)
 			 * reused under it. It closes the socket when it comes back. */
 			(void)shutdown(p->fd, SHUT_RDWR);
 			p->dead_fd = p->fd;
+			p->dead_tls = p->tls;
 		} else {
+			psyne__tls_free(p->tls);
 			close(p->fd);
 		}
+		p->tls = NULL;
 		p->fd = -1;
 	}
 	p->ctl_off = p->ctl_len = 0;
+	p->stage_off = p->stage_len = 0;
 	p->tx_off = 0;
 	/* Whatever was read of a frame that did not complete is dropped with the connection. */
 	p->rx_filled = p->rx_parsed;
@@ -777,6 +907,7 @@ static void peer_up(struct net_peer *p)
 	if (p->reconnects++ > 0)
 		log_debug("psyne: %s: session resumed", p->name);
 	p->state = PEER_UP;
+	p->bye_sent = false; /* a BYE lost with the old connection goes again */
 	p->backoff_ms = NET_BACKOFF_MIN_MS;
 	p->last_rx_ns = p->last_tx_ns = now();
 	c->ever_up = true;
@@ -843,6 +974,25 @@ static int dial(struct net_peer *p)
 	return 0;
 }
 
+/* The dialer's TLS handshake: go on with it; once done, say HELLO. */
+static void tls_step(struct net_peer *p)
+{
+	char reason[256] = "";
+	int r = psyne__tls_handshake(p->tls, &p->tls_want, reason, sizeof(reason));
+
+	if (r == -EAGAIN)
+		return;
+	if (r < 0) {
+		if (r == -EACCES)
+			log_warning("psyne: %s: TLS: %s", p->name, reason);
+		peer_down(p, r, reason);
+		return;
+	}
+	p->state = PEER_HELLO;
+	send_hello(p, p->rx_seq);
+	(void)tx_flush(p);
+}
+
 /* The dialer's connection completed (or failed): say HELLO. */
 static void dial_done(struct net_peer *p)
 {
@@ -853,6 +1003,17 @@ static void dial_done(struct net_peer *p)
 		err = errno;
 	if (err != 0) {
 		peer_down(p, -err, strerror(err));
+		return;
+	}
+	if (p->ch->tls) {
+		int r = psyne__tls_new(p->ch->tls, p->fd, &p->tls);
+
+		if (r < 0) {
+			peer_down(p, r, "TLS setup failed");
+			return;
+		}
+		p->state = PEER_TLS;
+		tls_step(p);
 		return;
 	}
 	p->state = PEER_HELLO;
@@ -899,6 +1060,7 @@ static uint64_t peers_tick(struct net_chan *c)
 			next = MIN(next, p->next_dial_ns);
 			break;
 		case PEER_CONNECTING:
+		case PEER_TLS:
 		case PEER_HELLO:
 			if (t >= p->hello_deadline_ns) {
 				peer_down(p, -ETIMEDOUT, "handshake timed out");
@@ -953,7 +1115,9 @@ static void peers_reap(struct net_chan *c)
 
 static void pending_close(struct net_chan *c, uint32_t i)
 {
-	close(c->pending[i]->fd);
+	psyne__tls_free(c->pending[i]->tls);
+	if (c->pending[i]->fd >= 0)
+		close(c->pending[i]->fd);
 	free(c->pending[i]);
 	c->pending[i] = c->pending[--c->n_pending];
 }
@@ -1047,7 +1211,7 @@ static int pending_hello(struct net_chan *c, struct net_pending *q)
 	if (h.mode != c->mode) {
 		log_warning("psyne: %s: %s: refused: mode %s, ours is %s", c->addr.text, q->name,
 			    psyne__mode_to_string(h.mode), psyne__mode_to_string(c->mode));
-		send_reject(q->fd, EEXIST, "channel mode differs");
+		send_reject(q->tls, q->fd, EEXIST, "channel mode differs");
 		return -EEXIST;
 	}
 	for (uint32_t i = 0; i < c->n_peers; i++)
@@ -1061,13 +1225,13 @@ static int pending_hello(struct net_chan *c, struct net_pending *q)
 			log_warning("psyne: %s: %s: refused: %s", c->addr.text, q->name,
 				    single ? "spsc channel already has its peer" :
 					     "too many peers");
-			send_reject(q->fd, single ? EBUSY : EUSERS,
+			send_reject(q->tls, q->fd, single ? EBUSY : EUSERS,
 				    single ? "channel already has its peer" : "too many peers");
 			return single ? -EBUSY : -EUSERS;
 		}
 		r = peer_new(c, h.session, &p);
 		if (r < 0) {
-			send_reject(q->fd, -r, "out of memory");
+			send_reject(q->tls, q->fd, -r, "out of memory");
 			return r;
 		}
 		memcpy(p->name, q->name, sizeof(p->name));
@@ -1079,6 +1243,7 @@ static int pending_hello(struct net_chan *c, struct net_pending *q)
 	p->remote_max_msg = h.max_msg;
 	p->remote_window = h.window;
 	p->fd = TAKE_FD(q->fd);
+	p->tls = TAKE_PTR(q->tls);
 	peer_resume(p, h.next_seq);
 	p->state = PEER_HELLO;
 	send_hello(p, p->rx_seq);
@@ -1090,9 +1255,30 @@ static int pending_hello(struct net_chan *c, struct net_pending *q)
 static void pending_read(struct net_chan *c, uint32_t i)
 {
 	struct net_pending *q = c->pending[i];
-	ssize_t n = read(q->fd, q->buf + q->got, sizeof(q->buf) - q->got);
+	ssize_t n;
 
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	if (c->tls && !q->tls_done) {
+		char reason[256] = "";
+		int r = 0;
+
+		if (!q->tls)
+			r = psyne__tls_new(c->tls, q->fd, &q->tls);
+		if (r >= 0)
+			r = psyne__tls_handshake(q->tls, &q->tls_want, reason, sizeof(reason));
+		if (r == -EAGAIN)
+			return;
+		if (r < 0) {
+			log_warning("psyne: %s: %s: refused: TLS: %s", c->addr.text, q->name,
+				    r == -EACCES ? reason : strerror(-r));
+			c->dropped_conns++;
+			pending_close(c, i);
+			return;
+		}
+		q->tls_done = true;
+		q->tls_want = POLLIN;
+	}
+	n = stream_read(q->tls, q->fd, q->buf + q->got, sizeof(q->buf) - q->got);
+	if (n == -EAGAIN || n == -EINTR)
 		return;
 	if (n <= 0) {
 		log_debug("psyne: %s: %s: closed during handshake", c->addr.text, q->name);
@@ -1158,8 +1344,11 @@ static void *io_thread(void *arg)
 		if (c->listen_fd >= 0)
 			fds[n++] = (struct pollfd){ .fd = c->listen_fd, .events = POLLIN };
 		for (uint32_t i = 0; i < c->n_pending; i++) {
+			short ev = c->pending[i]->tls_want;
+
 			who[n] = NULL;
-			fds[n++] = (struct pollfd){ .fd = c->pending[i]->fd, .events = POLLIN };
+			fds[n++] = (struct pollfd){ .fd = c->pending[i]->fd,
+						    .events = ev ? ev : POLLIN };
 		}
 		for (uint32_t i = 0; i < c->n_peers && n < POLL_MAX; i++) {
 			struct net_peer *p = c->peers[i];
@@ -1169,18 +1358,20 @@ static void *io_thread(void *arg)
 				continue;
 			if (p->state == PEER_CONNECTING)
 				ev = POLLOUT;
+			else if (p->state == PEER_TLS)
+				ev = p->tls_want;
 			else {
 				/* A caller waiting reads for itself. */
 				if (c->user_waiting == 0 || p->state == PEER_HELLO)
 					ev |= POLLIN;
-				if (tx_pending(p) && !p->writing)
+				if (tx_pending(p) && can_write(p))
 					ev |= POLLOUT;
 			}
-			if (p->flush_wanted && tx_pending(p) && !p->writing) {
-				p->flush_wanted = false;
-				if (!tx_flush(p))
-					ev |= POLLOUT;
-			}
+			/* Awake now: a commit from here on must wake us again. If the other
+			 * thread is writing, it writes everything that is ready. */
+			p->io_kicked = false;
+			if (p->flush_wanted && tx_pending(p) && can_write(p) && !tx_flush(p))
+				ev |= POLLOUT;
 			who[n] = p;
 			fds[n++] = (struct pollfd){ .fd = p->fd, .events = ev };
 		}
@@ -1211,6 +1402,10 @@ static void *io_thread(void *arg)
 				continue;
 			if (p->state == PEER_CONNECTING) {
 				dial_done(p);
+				continue;
+			}
+			if (p->state == PEER_TLS) {
+				tls_step(p);
 				continue;
 			}
 			if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
@@ -1350,6 +1545,26 @@ static int dial_first(struct net_chan *c)
 	return 0;
 }
 
+/* The host part of HOST:PORT or [HOST]:PORT. */
+static int host_of(const char *address, char *buf, size_t size)
+{
+	const char *end = strrchr(address, ':');
+	size_t n;
+
+	if (!end)
+		return -EINVAL;
+	if (address[0] == '[' && end > address && end[-1] == ']') {
+		address++;
+		end--;
+	}
+	n = (size_t)(end - address);
+	if (n == 0 || n >= size)
+		return -EINVAL;
+	memcpy(buf, address, n);
+	buf[n] = 0;
+	return 0;
+}
+
 static void net_free(struct net_chan *c)
 {
 	if (c->thread_started) {
@@ -1373,6 +1588,7 @@ static void net_free(struct net_chan *c)
 		close(c->io_wake);
 	if (c->user_wake >= 0)
 		close(c->user_wake);
+	psyne__tls_ctx_free(c->tls);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -1392,6 +1608,13 @@ int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri
 	c->listen_fd = c->io_wake = c->user_wake = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	r = parse_options(c, uri);
+	if (r >= 0 && family->tls) {
+		char host[256];
+
+		r = host_of(uri->address, host, sizeof(host));
+		if (r >= 0)
+			r = psyne__tls_ctx_new(uri, c->listener, host, &c->tls);
+	}
 	if (r >= 0)
 		r = psyne__uri_check_used(uri); /* before anything is dialed or bound */
 	if (r >= 0)
@@ -1464,11 +1687,18 @@ static int user_wait(struct net_chan *c, uint64_t deadline)
 	if (deadline != UINT64_MAX && t >= deadline)
 		return -ETIMEDOUT;
 	fds[n++] = (struct pollfd){ .fd = c->user_wake, .events = POLLIN };
-	for (uint32_t i = 0; i < c->n_peers && n < ELEMENTSOF(fds); i++)
-		if (c->peers[i]->state == PEER_UP && !c->peers[i]->reading) {
+	for (uint32_t i = 0; i < c->n_peers && n < ELEMENTSOF(fds); i++) {
+		/* Bytes TLS already decrypted are no reason for poll() to wake: look now. */
+		if (c->peers[i]->tls && can_read(c->peers[i]) &&
+		    psyne__tls_pending(c->peers[i]->tls)) {
+			(void)rx_fill(c->peers[i]);
+			return 0;
+		}
+		if (c->peers[i]->state == PEER_UP && can_read(c->peers[i])) {
 			who[n] = c->peers[i];
 			fds[n++] = (struct pollfd){ .fd = c->peers[i]->fd, .events = POLLIN };
 		}
+	}
 	/* Wake in time for the heartbeats the I/O thread may not see while we read. */
 	timeout = (int)c->heartbeat_ms / 2;
 	if (deadline != UINT64_MAX)
@@ -1511,7 +1741,12 @@ static struct net_peer *pick_sender(struct net_chan *c, uint32_t need, bool *ret
 		if (!peer_sendable(p))
 			continue;
 		*ret_any = true;
-		if (p->tx_end - p->tx_acked + need <= p->tx.capacity) {
+		/* A write in flight may still read slots acknowledged meanwhile (after a
+		 * reconnect): they are not reused before it returns. */
+		uint64_t low = p->writing && !p->tls ? MIN(p->tx_acked, p->tx_inflight) :
+						       p->tx_acked;
+
+		if (p->tx_end - low + need <= p->tx.capacity) {
 			c->rr = (p->index + 1) % MAX(c->n_peers, 1u);
 			return p;
 		}
@@ -1623,16 +1858,13 @@ int psyne__net_commit(struct psyne_channel *ch, struct psyne_msg *msg)
 
 	/* A lone message goes out now; one right behind our last write waits for the batch
 	 * that the I/O thread writes (it is woken once per batch). */
-	if (p->state == PEER_UP && !p->writing) {
-		if (now() - p->last_write_ns < NET_BATCH_NS) {
-			if (!p->flush_wanted) {
-				p->flush_wanted = true;
-				kick(c->io_wake);
-			}
-		} else {
+	if (p->state == PEER_UP && can_write(p)) {
+		if (now() - p->last_write_ns >= NET_BATCH_NS)
 			(void)tx_flush(p);
-			if (tx_pending(p)) {
-				p->flush_wanted = true;
+		if (tx_pending(p)) {
+			p->flush_wanted = true;
+			if (!p->io_kicked) {
+				p->io_kicked = true;
 				kick(c->io_wake);
 			}
 		}
@@ -1714,10 +1946,9 @@ int psyne__net_receive(struct psyne_channel *ch, int timeout_ms, size_t max_size
 			struct net_peer *p = c->peers[(c->rr + k) % c->n_peers];
 
 			r = take_message(p, max_size, ret_msg);
-			if (r == -EAGAIN && p->state == PEER_UP && !p->reading) {
-				(void)rx_fill(p);
+			/* Read until a whole message is in (TLS hands over a record at a time). */
+			while (r == -EAGAIN && p->state == PEER_UP && rx_fill(p) > 0)
 				r = take_message(p, max_size, ret_msg);
-			}
 			if (r == 0)
 				c->rr = (p->index + 1) % c->n_peers;
 			if (p->state != PEER_GONE && !p->bye_received)
@@ -1807,26 +2038,45 @@ void psyne__net_close(struct psyne_channel *ch)
 				busy = true;
 				continue;
 			}
-			if (p->state == PEER_UP && !p->bye_sent) {
+			if (p->state == PEER_UP && !p->bye_sent && !p->bye_acked) {
 				ctl_append(p, PSYNE_FRAME_BYE, p->tx_seq, NULL, 0);
 				p->bye_sent = true;
-				(void)tx_flush(p);
 			}
+			/* Not done until the peer has acknowledged BYE: a connection that breaks
+			 * now comes back and BYE goes again. */
+			if (p->state == PEER_UP)
+				(void)tx_flush(p);
+			if (!p->bye_acked)
+				busy = true;
 		}
 		if (!busy || now() >= deadline)
 			break;
+		uint32_t wait_ms = 20;
+
 		for (uint32_t i = 0; i < c->n_peers; i++) {
 			struct net_peer *p = c->peers[i];
 
-			/* Ask for the acknowledgement now rather than at the next heartbeat. */
-			if (p->state == PEER_UP && p->tx_acked < p->tx_ready &&
-			    p->tx_slot == p->tx_ready && now() - p->last_tx_ns > ms(10)) {
+			if (p->state != PEER_UP)
+				continue;
+			if (p->tx_acked == p->tx_ready) {
+				if (tx_pending(p))
+					wait_ms = 1; /* BYE still to go */
+				continue;
+			}
+			/* Send what is left ourselves, then ask for the acknowledgement now rather
+			 * than at the next heartbeat. Nothing wakes us when another thread's
+			 * write completes: look again soon while data is unsent. */
+			(void)tx_flush(p);
+			if (p->tx_slot < p->tx_ready) {
+				wait_ms = 1;
+			} else if (now() - p->last_ping_ns > ms(100)) {
+				p->last_ping_ns = now();
 				ctl_append(p, PSYNE_FRAME_PING, now(), NULL, 0);
 				p->last_tx_ns = now();
 				(void)tx_flush(p);
 			}
 		}
-		(void)user_wait(c, MIN(deadline, now() + ms(20)));
+		(void)user_wait(c, MIN(deadline, now() + ms(wait_ms)));
 	}
 	for (uint32_t i = 0; i < c->n_peers; i++)
 		if (c->peers[i]->fd >= 0)

@@ -23,7 +23,11 @@ struct psyne_net_family {
 	const struct psyne_transport *transport;
 	/* Parses the URI's address into a socket address; -EINVAL with a log line if bad. */
 	int (*resolve)(const char *address, bool listen, struct psyne_net_addr *ret);
+	bool tls; /* TLS 1.3 over the socket (tls.c) */
 };
+
+/* HOST:PORT for tcp:// and tls:// (transport_tcp.c). */
+int psyne__tcp_resolve(const char *address, bool listen, struct psyne_net_addr *ret);
 
 /* Opens a stream channel: a listener with ?listen, else a dialer. */
 int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri,

@@ -7,10 +7,8 @@
 #include "common/string-util.h"
 
 static const struct psyne_transport *const transports[] = {
-	&psyne__transport_memory,
-	&psyne__transport_ipc,
-	&psyne__transport_tcp,
-	&psyne__transport_unix,
+	&psyne__transport_memory, &psyne__transport_ipc,  &psyne__transport_tcp,
+	&psyne__transport_tls,	  &psyne__transport_unix,
 };
 
 PSYNE_API int psyne_open(const char *uri, struct psyne_channel **ret_channel)

@@ -12,7 +12,7 @@
 #include "common/string-util.h"
 #include "net.h"
 
-static int tcp_resolve(const char *address, bool listen, struct psyne_net_addr *ret)
+int psyne__tcp_resolve(const char *address, bool listen, struct psyne_net_addr *ret)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC,
@@ -50,17 +50,16 @@ static int tcp_resolve(const char *address, bool listen, struct psyne_net_addr *
 
 	r = getaddrinfo(listen && streq(host, "*") ? NULL : host, port, &hints, &res);
 	if (r != 0) {
-		log_error("psyne: tcp://%s: %s", address, gai_strerror(r));
+		log_error("psyne: %s: %s", address, gai_strerror(r));
 		return r == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
 	}
 	*ret = (struct psyne_net_addr){ .len = res->ai_addrlen };
 	memcpy(&ret->ss, res->ai_addr, res->ai_addrlen);
-	snprintf(ret->text, sizeof(ret->text), "tcp://%s", address);
+	snprintf(ret->text, sizeof(ret->text), "%s", address);
 	freeaddrinfo(res);
 	return 0;
 bad:
-	log_error("psyne: tcp://%s: expected HOST:PORT (IPv6 as [ADDR]:PORT, port 1-65535)",
-		  address);
+	log_error("psyne: %s: expected HOST:PORT (IPv6 as [ADDR]:PORT, port 1-65535)", address);
 	return -EINVAL;
 }
 
@@ -68,7 +67,7 @@ const struct psyne_transport psyne__transport_tcp;
 
 static const struct psyne_net_family tcp_family = {
 	.transport = &psyne__transport_tcp,
-	.resolve = tcp_resolve,
+	.resolve = psyne__tcp_resolve,
 };
 
 static int tcp_open(struct psyne_uri *uri, struct psyne_channel **ret_channel)

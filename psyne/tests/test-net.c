@@ -77,7 +77,8 @@ struct sender {
 	const char *uri;
 	uint32_t count;
 	uint32_t id;
-	struct psyne_channel *ch; /* use this one instead of opening */
+	struct psyne_channel *ch;  /* use this one instead of opening */
+	pthread_barrier_t *opened; /* wait here until every sender is connected */
 	int error;
 };
 
@@ -89,8 +90,13 @@ static void *send_all(void *arg)
 
 	if (!ch && (r = psyne_open(s->uri, &ch)) < 0) {
 		s->error = r;
+		if (s->opened)
+			pthread_barrier_wait(s->opened);
 		return NULL;
 	}
+	/* A listener whose every peer so far has closed says -EPIPE: start together. */
+	if (s->opened)
+		pthread_barrier_wait(s->opened);
 	for (uint32_t i = 0; i < s->count; i++) {
 		struct psyne_msg m;
 
@@ -223,8 +229,11 @@ TEST(mpsc_many_dialers)
 	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen&mode=mpsc", port);
 	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?mode=mpsc", port);
 	struct psyne_channel *lc = open_ok(l);
+	pthread_barrier_t opened;
+
+	ASSERT_OK_ZERO(pthread_barrier_init(&opened, NULL, N));
 	for (uint32_t i = 0; i < N; i++) {
-		s[i] = (struct sender){ .uri = d, .count = 5000, .id = i };
+		s[i] = (struct sender){ .uri = d, .count = 5000, .id = i, .opened = &opened };
 		ASSERT_OK_ZERO(pthread_create(&t[i], NULL, send_all, &s[i]));
 	}
 	receive_all(lc, N, 5000, -EPIPE);
@@ -232,6 +241,7 @@ TEST(mpsc_many_dialers)
 		ASSERT_OK_ZERO(pthread_join(t[i], NULL));
 		ASSERT_EQ(s[i].error, 0);
 	}
+	pthread_barrier_destroy(&opened);
 	psyne_close(lc);
 }
 
@@ -364,7 +374,7 @@ static void *proxy_run(void *arg)
 				if (!p[i].revents)
 					continue;
 				ssize_t n = read(p[i].fd, buf, sizeof(buf));
-				if (n <= 0 || write(p[1 - i].fd, buf, (size_t)n) != n)
+				if (n <= 0 || send(p[1 - i].fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
 					closed = true;
 			}
 			if (closed)
