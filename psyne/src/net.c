@@ -29,6 +29,8 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -192,6 +194,8 @@ struct net_chan {
 	uint64_t dropped_conns;
 	uint64_t reconnects;
 	int last_error; /* why the last session ended */
+	uint64_t warn_window_ns, warn_suppressed;
+	uint32_t warn_count;
 	uint64_t sent, sent_bytes, received, received_bytes;
 };
 
@@ -513,6 +517,7 @@ static bool tx_pending(struct net_peer *p)
 }
 
 static void peer_down(struct net_peer *p, int err, const char *why);
+static void listener_warn(struct net_chan *c, const char *fmt, ...) _printf_(2, 3);
 
 /* Closes a socket another thread was using when the session dropped it. */
 static void fd_settle(struct net_peer *p)
@@ -786,6 +791,8 @@ static ssize_t rx_fill(struct net_peer *p)
 	p->rx_filled += (uint64_t)n;
 	r = rx_parse(p);
 	if (r < 0) {
+		/* A peer that breaks the protocol is not waited for: its session ends. */
+		listener_warn(c, "%s: dropped: %s", p->name, psyne_strerror(r));
 		peer_down(p, r, psyne_strerror(r));
 		return r;
 	}
@@ -886,7 +893,8 @@ static void peer_down(struct net_peer *p, int err, const char *why)
 	/* Whatever was read of a frame that did not complete is dropped with the connection. */
 	p->rx_filled = p->rx_parsed;
 	if (p->bye_received || err == -EEXIST || err == -EBUSY || err == -EUSERS ||
-	    err == -EPROTONOSUPPORT || err == -EACCES) {
+	    err == -EPROTONOSUPPORT || err == -EACCES || err == -EPROTO || err == -EBADMSG ||
+	    err == -EMSGSIZE) {
 		peer_gone(p, p->bye_received ? -EPIPE : err);
 	} else if (p->state != PEER_GONE) {
 		if (p->state == PEER_UP)
@@ -1113,6 +1121,38 @@ static void peers_reap(struct net_chan *c)
 
 /* ---- listener ---------------------------------------------------------------------- */
 
+#define WARN_WINDOW_NS (10ull * 1000 * 1000 * 1000)
+#define WARN_PER_WINDOW 20u
+
+/*
+ * Refusals are logged once per connection, but a flood of them must not flood the log:
+ * at most WARN_PER_WINDOW lines per 10 s, then one line saying how many were left out.
+ */
+static void listener_warn(struct net_chan *c, const char *fmt, ...)
+{
+	uint64_t t = now();
+	char line[512];
+	va_list ap;
+
+	if (t - c->warn_window_ns >= WARN_WINDOW_NS) {
+		if (c->warn_suppressed > 0)
+			log_warning("psyne: %s: %" PRIu64 " more refusals in the last 10 s not logged",
+				    c->addr.text, c->warn_suppressed);
+		c->warn_window_ns = t;
+		c->warn_count = 0;
+		c->warn_suppressed = 0;
+	}
+	if (c->warn_count >= WARN_PER_WINDOW) {
+		c->warn_suppressed++;
+		return;
+	}
+	c->warn_count++;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log_warning("psyne: %s", line);
+}
+
 static void pending_close(struct net_chan *c, uint32_t i)
 {
 	psyne__tls_free(c->pending[i]->tls);
@@ -1154,12 +1194,12 @@ static void accept_all(struct net_chan *c)
 
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-				log_warning("psyne: %s: accept: %s", c->addr.text, strerror(errno));
+				listener_warn(c, "%s: accept: %s", c->addr.text, strerror(errno));
 			return;
 		}
 		if (c->n_pending >= NET_MAX_PENDING) {
 			/* A flood of connections that never say HELLO: the oldest goes. */
-			log_warning("psyne: %s: %s: too many connections in handshake, dropped",
+			listener_warn(c, "%s: %s: too many connections in handshake, dropped",
 				    c->addr.text, c->pending[0]->name);
 			c->dropped_conns++;
 			pending_close(c, 0);
@@ -1204,12 +1244,12 @@ static int pending_hello(struct net_chan *c, struct net_pending *q)
 		r = psyne__frame_hello_decode(q->buf + PSYNE_FRAME_HDR_SIZE, PSYNE_FRAME_HELLO_SIZE,
 					      &h);
 	if (r < 0) {
-		log_warning("psyne: %s: %s: bad handshake: %s", c->addr.text, q->name,
+		listener_warn(c, "%s: %s: bad handshake: %s", c->addr.text, q->name,
 			    psyne_strerror(r));
 		return r;
 	}
 	if (h.mode != c->mode) {
-		log_warning("psyne: %s: %s: refused: mode %s, ours is %s", c->addr.text, q->name,
+		listener_warn(c, "%s: %s: refused: mode %s, ours is %s", c->addr.text, q->name,
 			    psyne__mode_to_string(h.mode), psyne__mode_to_string(c->mode));
 		send_reject(q->tls, q->fd, EEXIST, "channel mode differs");
 		return -EEXIST;
@@ -1222,7 +1262,7 @@ static int pending_hello(struct net_chan *c, struct net_pending *q)
 
 		if ((single && peers_live(c, h.session) > 0) ||
 		    (uint32_t)peers_live(c, h.session) >= c->max_peers) {
-			log_warning("psyne: %s: %s: refused: %s", c->addr.text, q->name,
+			listener_warn(c, "%s: %s: refused: %s", c->addr.text, q->name,
 				    single ? "spsc channel already has its peer" :
 					     "too many peers");
 			send_reject(q->tls, q->fd, single ? EBUSY : EUSERS,
@@ -1268,7 +1308,7 @@ static void pending_read(struct net_chan *c, uint32_t i)
 		if (r == -EAGAIN)
 			return;
 		if (r < 0) {
-			log_warning("psyne: %s: %s: refused: TLS: %s", c->addr.text, q->name,
+			listener_warn(c, "%s: %s: refused: TLS: %s", c->addr.text, q->name,
 				    r == -EACCES ? reason : strerror(-r));
 			c->dropped_conns++;
 			pending_close(c, i);
@@ -1291,7 +1331,7 @@ static void pending_read(struct net_chan *c, uint32_t i)
 		int r = psyne__frame_decode(q->buf, PSYNE_FRAME_HELLO_SIZE, &f);
 
 		if (r < 0 || f.kind != PSYNE_FRAME_HELLO) {
-			log_warning("psyne: %s: %s: not a psyne peer: %s", c->addr.text, q->name,
+			listener_warn(c, "%s: %s: not a psyne peer: %s", c->addr.text, q->name,
 				    r < 0 ? psyne_strerror(r) : "first frame is not HELLO");
 			c->dropped_conns++;
 			pending_close(c, i);
@@ -1311,7 +1351,7 @@ static uint64_t pending_tick(struct net_chan *c)
 
 	for (uint32_t i = 0; i < c->n_pending;) {
 		if (t >= c->pending[i]->deadline_ns) {
-			log_warning("psyne: %s: %s: no handshake in time, dropped", c->addr.text,
+			listener_warn(c, "%s: %s: no handshake in time, dropped", c->addr.text,
 				    c->pending[i]->name);
 			c->dropped_conns++;
 			pending_close(c, i);

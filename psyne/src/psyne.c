@@ -145,8 +145,14 @@ PSYNE_API const char *psyne_strerror(int err)
 		return "Every peer on the other side has closed or died";
 	case EPROTO:
 		return "Corrupt shared segment or peer frame";
+	case EBADMSG:
+		return "Peer frame failed its checksum";
+	case ECONNRESET:
+		return "Peer lost and not back in time";
+	case EACCES:
+		return "Peer refused, or failed authentication";
 	case EPROTONOSUPPORT:
-		return "Unknown URI scheme or unsupported segment version";
+		return "Unknown URI scheme, or unsupported segment or protocol version";
 	case EUSERS:
 		return "Too many handles on one channel";
 	default:

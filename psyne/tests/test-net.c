@@ -7,6 +7,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -16,10 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/macro.h"
 #include "common/tests.h"
 #include "common/time-util.h"
+#include "frame.h"
 #include "psyne.h"
 
 static struct psyne_channel *open_ok(const char *uri)
@@ -329,6 +334,169 @@ TEST(hostile_peers)
 	psyne_close(lc);
 }
 
+/* ---- hostile peers that get past the first bytes ------------------------------------ */
+
+static int dial_raw(unsigned port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ASSERT_OK_ERRNO(fd);
+	ASSERT_OK_ERRNO(connect(fd, (struct sockaddr *)&a, sizeof(a)));
+	return fd;
+}
+
+/* A real handshake from a raw socket, so that what follows reaches the session. */
+static int dial_session(unsigned port, uint32_t mode)
+{
+	uint8_t buf[PSYNE_FRAME_HDR_SIZE + PSYNE_FRAME_HELLO_SIZE];
+	struct psyne_hello h = { .session = (uint64_t)getpid() << 20 | (uint64_t)rand(),
+				 .next_seq = UINT64_MAX,
+				 .mode = mode,
+				 .max_msg = 4096,
+				 .heartbeat_ms = 500,
+				 .window = 1 << 20 };
+	struct psyne_frame f = { .kind = PSYNE_FRAME_HELLO, .length = PSYNE_FRAME_HELLO_SIZE };
+	int fd = dial_raw(port);
+
+	psyne__frame_hello_encode(buf + PSYNE_FRAME_HDR_SIZE, &h);
+	psyne__frame_encode(buf, &f, buf + PSYNE_FRAME_HDR_SIZE, PSYNE_FRAME_HELLO_SIZE);
+	ASSERT_EQ(send(fd, buf, sizeof(buf), MSG_NOSIGNAL), (ssize_t)sizeof(buf));
+	ASSERT_EQ(recv(fd, buf, sizeof(buf), MSG_WAITALL), (ssize_t)sizeof(buf)); /* its HELLO */
+	return fd;
+}
+
+/* The listener closes on us: read until EOF (what it sent before is of no interest). */
+static void expect_dropped(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char buf[256];
+	ssize_t n;
+
+	do {
+		ASSERT_EQ(poll(&pfd, 1, 5000), 1);
+		n = recv(fd, buf, sizeof(buf), 0);
+	} while (n > 0);
+	close(fd);
+}
+
+static uint64_t rss_kib(void)
+{
+	char line[256];
+	uint64_t kib = 0;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	ASSERT_NOT_NULL(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %" SCNu64, &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+TEST(hostile_sessions)
+{
+	char l[160], d[160];
+	unsigned port = free_port();
+	uint8_t frame[PSYNE_FRAME_HDR_SIZE + 64];
+	struct psyne_frame f = { .kind = PSYNE_FRAME_DATA, .length = 64 };
+
+	/* A session whose connection drops without BYE is waited for: 500 ms here. */
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen&mode=mpsc&max_peers=1024&reconnect=500",
+		 port);
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?mode=mpsc", port);
+	struct psyne_channel *lc = open_ok(l);
+
+	memset(frame, 0xab, sizeof(frame));
+	psyne__frame_encode(frame, &f, frame + PSYNE_FRAME_HDR_SIZE, 64);
+
+	/* A payload byte flipped: the CRC fails. */
+	int fd = dial_session(port, 1);
+	frame[PSYNE_FRAME_HDR_SIZE + 5] ^= 1;
+	ASSERT_EQ(send(fd, frame, sizeof(frame), MSG_NOSIGNAL), (ssize_t)sizeof(frame));
+	frame[PSYNE_FRAME_HDR_SIZE + 5] ^= 1;
+	expect_dropped(fd);
+
+	/* Another version. */
+	fd = dial_session(port, 1);
+	frame[4] = 9;
+	ASSERT_EQ(send(fd, frame, sizeof(frame), MSG_NOSIGNAL), (ssize_t)sizeof(frame));
+	frame[4] = 1;
+	expect_dropped(fd);
+
+	/* A length far beyond what the listener takes: refused from the header alone. */
+	fd = dial_session(port, 1);
+	uint32_t huge = htole32(0x7fffffff);
+	uint8_t hdr[PSYNE_FRAME_HDR_SIZE];
+	memcpy(hdr, frame, sizeof(hdr));
+	memcpy(hdr + 12, &huge, 4);
+	ASSERT_EQ(send(fd, hdr, sizeof(hdr), MSG_NOSIGNAL), (ssize_t)sizeof(hdr));
+	expect_dropped(fd);
+
+	/* Garbage after a good handshake. */
+	fd = dial_session(port, 1);
+	ASSERT_EQ(send(fd, "this is not a frame, not at all, no", 35, MSG_NOSIGNAL), 35);
+	expect_dropped(fd);
+
+	/* A truncated frame, then the connection closes: nothing reaches the caller. */
+	fd = dial_session(port, 1);
+	ASSERT_EQ(send(fd, frame, sizeof(frame) - 10, MSG_NOSIGNAL), (ssize_t)sizeof(frame) - 10);
+	close(fd);
+
+	/* Slowloris: a HELLO a byte at a time, too slowly. It is dropped at the deadline. */
+	fd = dial_raw(port);
+	uint64_t t0 = now_nsec(CLOCK_MONOTONIC);
+	for (int i = 0; i < 40; i++) {
+		if (send(fd, "P", 1, MSG_NOSIGNAL) != 1)
+			break;
+		(void)usleep(100 * 1000);
+	}
+	expect_dropped(fd);
+	uint64_t held = now_nsec(CLOCK_MONOTONIC) - t0;
+	ASSERT_LT(held, 3000ull * 1000 * 1000);
+
+	/* 1000 connections opened and dropped, some halfway through a HELLO. */
+	uint64_t before = rss_kib();
+	for (int i = 0; i < 1000; i++) {
+		fd = dial_raw(port);
+		if (i % 2 == 0)
+			(void)send(fd, frame, 20, MSG_NOSIGNAL);
+		close(fd);
+	}
+	/* And 100 real sessions, each opened, used and closed. */
+	for (int i = 0; i < 100; i++) {
+		struct psyne_channel *ch = open_ok(d);
+		struct psyne_msg m;
+
+		ASSERT_OK(psyne_send(ch, "x", 1, (uint32_t)i, 5000));
+		psyne_close(ch);
+		ASSERT_OK(psyne_receive(lc, 5000, &m));
+		ASSERT_EQ(m.type, (uint32_t)i);
+		psyne_release(lc, &m);
+	}
+	(void)usleep(300 * 1000); /* the I/O thread frees sessions that are over */
+	uint64_t after = rss_kib();
+	printf("# RSS before %" PRIu64 " KiB, after 1000 dropped connections and 100 sessions %" PRIu64
+	       " KiB; a hostile HELLO was held %.0f ms\n",
+	       before, after, (double)held / 1e6);
+	ASSERT_LT(after, before + 4096);
+
+	/* The listener still serves (once the truncated session above has expired, so that
+	 * the last session to end is this orderly one). */
+	(void)usleep(600 * 1000);
+	struct sender s = { .ch = open_ok(d), .count = 1000 };
+	pthread_t t;
+	ASSERT_OK_ZERO(pthread_create(&t, NULL, send_all, &s));
+	receive_all(lc, 1, s.count, 0);
+	ASSERT_OK_ZERO(pthread_join(t, NULL));
+	ASSERT_EQ(s.error, 0);
+	psyne_close(s.ch);
+	struct psyne_msg m;
+	ASSERT_ERROR(psyne_receive(lc, 5000, &m), EPIPE);
+	psyne_close(lc);
+}
+
 /* ---- a proxy that cuts connections ---------------------------------------------------- */
 
 struct proxy {
@@ -437,6 +605,137 @@ TEST(reconnect_resumes)
 	px.stop = true;
 	ASSERT_OK_ZERO(pthread_join(tp, NULL));
 	close(px.listen_fd);
+	psyne_close(lc);
+}
+
+/* ---- two network namespaces and a veth pair whose link is cut -------------------------- */
+
+static int run(const char *fmt, ...) _printf_(1, 2);
+static int run(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+struct cutter {
+	_Atomic uint32_t *received;
+	uint32_t at;
+	unsigned down_ms;
+	uint64_t down_ns, up_ns;
+	int error;
+};
+
+/* Takes the link down once `at` messages have arrived, and up again `down_ms` later. */
+static void *cut_link(void *arg)
+{
+	struct cutter *k = arg;
+
+	while (*k->received < k->at)
+		(void)usleep(1000);
+	k->down_ns = now_nsec(CLOCK_MONOTONIC);
+	if (run("ip link set psyne-va down") != 0)
+		k->error = -EIO;
+	(void)usleep(k->down_ms * 1000);
+	if (run("ip link set psyne-va up") != 0)
+		k->error = -EIO;
+	k->up_ns = now_nsec(CLOCK_MONOTONIC);
+	return NULL;
+}
+
+/*
+ * The dialer lives in a second network namespace, joined to ours by a veth pair. The link
+ * goes down for longer than the peer timeout while messages flow: both sides drop the
+ * connection, the dialer dials again until the link is back, and the session resumes.
+ * Every message must arrive exactly once and in order.
+ */
+TEST(link_cut_in_namespaces)
+{
+	const uint32_t count = 60000;
+	int ready[2], go[2];
+	char c;
+	pid_t child;
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0)
+		SKIP_TEST("cannot make a network namespace (needs root)");
+	if (run("ip link set lo up && ip link add psyne-va type veth peer name psyne-vb") != 0)
+		SKIP_TEST("cannot make a veth pair");
+	ASSERT_OK_ERRNO(pipe(ready));
+	ASSERT_OK_ERRNO(pipe(go));
+	child = fork();
+	ASSERT_OK_ERRNO(child);
+	if (child == 0) {
+		struct psyne_channel *ch = NULL;
+		uint8_t buf[4096];
+
+		if (unshare(CLONE_NEWNET) < 0)
+			_exit(10);
+		(void)!write(ready[1], "r", 1);
+		if (read(go[0], &c, 1) != 1)
+			_exit(11);
+		if (psyne_open("tcp://10.77.0.1:7400?heartbeat=100&peer_timeout=500&"
+			       "connect_timeout=5000",
+			       &ch) < 0)
+			_exit(12);
+		for (uint32_t i = 0; i < count; i++) {
+			fill(buf, i, size_of(i) % 1024 + 4);
+			if (psyne_send(ch, buf, size_of(i) % 1024 + 4, i, 20000) < 0)
+				_exit(13);
+			if (i % 64 == 0)
+				(void)usleep(500); /* keep it flowing for a few seconds */
+		}
+		psyne_close(ch);
+		_exit(0);
+	}
+	ASSERT_EQ(read(ready[0], &c, 1), 1);
+	ASSERT_EQ(run("ip link set psyne-vb netns %d && ip addr add 10.77.0.1/24 dev psyne-va && "
+		      "ip link set psyne-va up && nsenter -t %d -n sh -c 'ip link set lo up && "
+		      "ip addr add 10.77.0.2/24 dev psyne-vb && ip link set psyne-vb up'",
+		      child, child),
+		  0);
+
+	struct psyne_channel *lc =
+		open_ok("tcp://10.77.0.1:7400?listen&heartbeat=100&peer_timeout=500");
+	ASSERT_EQ(write(go[1], "g", 1), 1);
+
+	_Atomic uint32_t received = 0;
+	struct cutter k = { .received = &received, .at = count / 4, .down_ms = 1500 };
+	pthread_t t;
+	uint64_t stalled_until = 0;
+	ASSERT_OK_ZERO(pthread_create(&t, NULL, cut_link, &k));
+	for (uint32_t i = 0; i < count; i++) {
+		struct psyne_msg m;
+
+		ASSERT_OK(psyne_receive(lc, 20000, &m));
+		ASSERT_EQ(m.type, i);
+		ASSERT_EQ(m.size, (size_t)(size_of(i) % 1024 + 4));
+		ASSERT_TRUE(check(m.data, i, (uint32_t)m.size));
+		psyne_release(lc, &m);
+		if (k.up_ns != 0 && stalled_until == 0)
+			stalled_until = now_nsec(CLOCK_MONOTONIC);
+		received = i + 1;
+	}
+	struct psyne_msg m;
+	ASSERT_ERROR(psyne_receive(lc, 20000, &m), EPIPE);
+	ASSERT_OK_ZERO(pthread_join(t, NULL));
+	ASSERT_EQ(k.error, 0);
+
+	struct psyne_stats st;
+	ASSERT_OK(psyne_channel_stats(lc, &st));
+	printf("# link down %.0f ms; first message after it came back: +%.0f ms; %" PRIu64
+	       " reconnects\n",
+	       (double)(k.up_ns - k.down_ns) / 1e6, (double)(stalled_until - k.up_ns) / 1e6,
+	       st.reconnects);
+	ASSERT_GE(st.reconnects, 1u);
+	ASSERT_EQ(st.received, (uint64_t)count);
+	int status;
+	ASSERT_EQ(waitpid(child, &status, 0), child);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
 	psyne_close(lc);
 }
 
