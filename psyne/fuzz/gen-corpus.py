@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Writes the seed corpus of fuzz-ring, fuzz-uri and fuzz-frame: well-formed segments in every
-state the ring can be in, and the corruptions a hostile or crashed process could leave; URIs;
-wire frame streams, good and bad. The layouts mirror psyne/src/ring.h and psyne/src/frame.h
+"""Writes the seed corpus of fuzz-ring, fuzz-uri, fuzz-frame and fuzz-udp: well-formed segments
+in every state the ring can be in, and the corruptions a hostile or crashed process could leave;
+URIs; wire frame streams, good and bad; udp:// datagram sequences (gaps, late arrivals,
+duplicates, wrap-around, eviction) and bad datagrams. The layouts mirror psyne/src/ring.h and psyne/src/frame.h
 (pinned there by _Static_assert). Usage: gen-corpus.py [DIR]"""
 import os
 import struct
@@ -205,9 +206,72 @@ def frame_seeds():
     yield "garbage-psyf", fuzz_input(b"PSYF" + bytes((i * 89 + 1) & 0xFF for i in range(200)))
 
 
+# fuzz-udp's settings: max_msg index (0, 16, 1440, 65475), then max_senders - 1 (bits 0-1) and
+# "fix every CRC" (bit 2).
+UDP_MAX_16, UDP_MAX_1440, UDP_MAX_64K = 1, 2, 3
+FIX_CRC = 4
+V6 = 0x40
+
+
+def dgram(src, data):
+    """One datagram record of a fuzz-udp input: source selector, u16 length, bytes."""
+    return bytes([src]) + struct.pack("<H", len(data)) + data
+
+
+def udp_data(stream, n, payload=None, typ=0):
+    payload = struct.pack("<I", n) if payload is None else payload
+    return frame(FRAME_DATA, payload, seq=(stream << 32) | n, typ=typ)
+
+
+def udp_input(records, max_sel=UDP_MAX_1440, senders=4, fix_crc=True):
+    settings = senders - 1 | (FIX_CRC if fix_crc else 0)
+    return bytes([max_sel, settings]) + b"".join(dgram(src, d) for src, d in records)
+
+
+def udp_seeds():
+    s, t = 0xABCD0001, 0x12345678
+    yield "in-order", udp_input([(0, udp_data(s, n)) for n in range(10)])
+    yield "gap-reorder-duplicate", udp_input([(0, udp_data(s, n)) for n in (0, 1, 2, 5, 3, 3, 5, 0, 4)])
+    yield "jump-past-window", udp_input([(0, udp_data(s, n)) for n in (0, 2005, 4, 1000, 981, 1982)])
+    yield "wrap", udp_input([(0, udp_data(s, n & 0xFFFFFFFF)) for n in range(0xFFFFFFFD, 0x100000003)])
+    yield "serial-half", udp_input([(0, udp_data(s, n)) for n in (0, 0x80000000, 0x7FFFFFFF, 1)])
+    yield "older-than-first", udp_input([(0, udp_data(s, n)) for n in (500, 499, 501, 100)])
+    yield "streams-share-source", udp_input([(0, udp_data(st, n)) for n in range(4) for st in (s, t)])
+    yield "sources-share-stream", udp_input([(src, udp_data(s, 7)) for src in (0, 1, 4, V6, V6 | 1)])
+    yield "eviction", udp_input([(src, udp_data(st, n)) for n in range(3)
+                                 for src, st in ((0, s), (1, t), (2, s), (V6, t))], senders=1)
+    yield "eviction-2", udp_input([(0, udp_data(st, n)) for n in range(5) for st in (1, 2, 3)], senders=2)
+    yield "empty-payload", udp_input([(0, udp_data(s, 0, b"")), (0, udp_data(s, 1, b""))])
+    yield "max-16", udp_input([(0, udp_data(s, 0, bytes(16))), (0, udp_data(s, 1, bytes(17))),
+                               (0, udp_data(s, 2, bytes(15)))], max_sel=UDP_MAX_16)
+    yield "max-0", udp_input([(0, udp_data(s, 0, b"")), (0, udp_data(s, 1, b"x"))], max_sel=0)
+    yield "max-64k", udp_input([(V6, udp_data(s, 1, bytes(65475))),
+                                (V6, udp_data(s, 2, bytes(65476)))], max_sel=UDP_MAX_64K)
+    good = udp_data(s, 3, b"hello")
+    bad_crc = bytearray(good)
+    bad_crc[-1] ^= 1
+    yield "bad", udp_input([
+        (0, b""), (0, b"PSYF"), (0, good[:31]), (0, good[:-1]), (0, good + b"\0"), (0, bytes(bad_crc)),
+        (1, frame(FRAME_DATA, b"hello", seq=3, crc=0)),
+        (1, frame(FRAME_DATA, b"hello", seq=3, version=2)),
+        (1, frame(FRAME_DATA, b"hello", seq=3, magic=0x46595351)),
+        (2, frame(FRAME_PING, seq=1)), (2, frame(FRAME_BYE)),
+        (2, frame(FRAME_HELLO, hello())),
+        (3, frame(FRAME_DATA, seq=4, flags=F_MEMFD, length=100)),
+        (3, frame(FRAME_DATA, b"x", seq=4, flags=0x8000)),
+        (3, frame(FRAME_DATA, b"x", seq=4, reserved=1)),
+        (3, frame(FRAME_DATA, b"abc", length=2)),
+        (3, frame(FRAME_DATA, b"abc", length=0xFFFFFFFF)),
+        (0, good)], fix_crc=False)
+    yield "garbage", udp_input([(i & 0x4F, bytes((i * 167 + k * 13) & 0xFF for k in range(i * 7)))
+                                for i in range(40)])
+    yield "truncated-record", bytes([UDP_MAX_1440, 3]) + dgram(0, good)[:-3]
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
-    for sub, seeds in (("ring", ring_seeds()), ("uri", uri_seeds()), ("frame", frame_seeds())):
+    for sub, seeds in (("ring", ring_seeds()), ("uri", uri_seeds()), ("frame", frame_seeds()),
+                       ("udp", udp_seeds())):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
         for name, data in seeds:
             with open(os.path.join(root, sub, name), "wb") as f:

@@ -20,6 +20,28 @@
  * get the channel's; naming a different one fails with -EEXIST. NAME is 1 to 48
  * characters of [A-Za-z0-9._-].
  *
+ * udp://HOST:PORT carries one message per datagram (docs/psyne.md, section "udp"). HOST is
+ * a name, an IPv4 address or an IPv6 address in brackets. With `?listen` the handle binds
+ * HOST:PORT (`*`: every address) and receives from anyone; what it sends goes to the sender
+ * of the last message it received. Without it the handle sends to HOST:PORT and receives
+ * what comes back from there. A multicast HOST (224.0.0.0/4, ff00::/8) makes a listener
+ * join the group; several listeners on one host may share a group and port. Options:
+ *   max_msg=SIZE    largest message, 1 to 65475 bytes (65507 - 32); default 1440 over IPv4
+ *                   and 1420 over IPv6, so that a datagram crosses a 1500-byte MTU whole.
+ *                   Reserving more fails with -EMSGSIZE; a larger datagram received is
+ *                   dropped and counted (too_big): a receiver needs the senders' max_msg.
+ *   capacity=SIZE   receive buffer: slots of 32 + max_msg bytes rounded up to 64, at least
+ *                   16 of them (default 1M)
+ *   max_senders=N   sender streams tracked for loss accounting, 1 to 4096 (default 64);
+ *                   the one heard from least recently makes room for a new one
+ *   iface=NAME      multicast only: the interface to join on and send from
+ *   ttl=N           multicast only: hops a datagram may take, 0 to 255 (default 1)
+ *   loop=0|1        multicast only: whether this host's own members get what it sends
+ *                   (default 1)
+ * Delivery is at most once, in arrival order: a message may be lost or overtaken (it is
+ * delivered when it comes and counted as reordered); duplicates are dropped. Counters:
+ * psyne_channel_udp_stats(). There is no connection, so receive never returns -EPIPE.
+ *
  * Timeouts: < 0 waits forever, 0 never waits (-EAGAIN), > 0 waits up to that many
  * milliseconds (-ETIMEDOUT).
  *
@@ -36,6 +58,10 @@
  *   -EAGAIN           timeout 0 and nothing could be done now
  *   -ETIMEDOUT        the timeout passed
  *   -EPROTO           the shared segment is corrupt (a record or index out of bounds)
+ *   -EDESTADDRREQ     udp: a listener reserved before it received anything to reply to
+ *   -ENOBUFS          udp: every receive slot is held (release some), or every one of the
+ *                     64 send slots is a reservation not yet committed
+ *   -EOPNOTSUPP       psyne_channel_udp_stats() on a handle of another transport
  *   -ENOMEM, -EMFILE, ... as the system reports them
  *
  * Threads: a handle is used by one thread at a time. Different handles on one channel may
@@ -146,6 +172,40 @@ struct psyne_stats {
 
 /* Fills *ret_stats with the channel's counters. */
 PSYNE_API int psyne_channel_stats(struct psyne_channel *ch, struct psyne_stats *ret_stats);
+
+/*
+ * Counters of a udp:// handle's receiving side; see psyne_channel_udp_stats(). Each sender
+ * stream numbers its datagrams, and lost, reordered, duplicates and late follow those
+ * numbers per stream from the first datagram heard of it: a number past the newest is
+ * delivered and the ones it skips count as lost; a missing one that arrives later (within
+ * 1024 of the newest) is delivered, counted as reordered and no longer as lost; one that
+ * arrived before is a duplicate; one further back, or older than the first heard, is late.
+ * bad: not one whole, valid DATA frame (magic, version, kind, length field, CRC32C).
+ * send_errors: committed datagrams dropped after their commit returned (the kernel refused
+ * them when they left the queue, or the sender a reply was for was forgotten). Every
+ * datagram that arrives is counted exactly once: in received, or in one of duplicates,
+ * late, bad and too_big, which are dropped.
+ */
+struct psyne_udp_stats {
+	uint64_t received;    /* datagrams accepted as messages */
+	uint64_t lost;	      /* numbers skipped that have not arrived (yet) */
+	uint64_t reordered;   /* arrived after a later one of their stream */
+	uint64_t duplicates;  /* arrived before */
+	uint64_t late;	      /* too old to tell from a duplicate */
+	uint64_t bad;	      /* not a valid DATA frame */
+	uint64_t too_big;     /* larger than 32 + max_msg bytes */
+	uint64_t senders;     /* sender streams tracked now */
+	uint64_t evicted;     /* streams forgotten to make room for new ones */
+	uint64_t send_errors; /* committed datagrams that never left */
+	uint64_t max_msg;     /* the handle's largest message, bytes */
+	uint64_t reserved[5];
+};
+
+/*
+ * Fills *ret_stats with the udp:// counters of `ch`. -EINVAL for NULL arguments;
+ * -EOPNOTSUPP when `ch` is not a udp:// handle.
+ */
+PSYNE_API int psyne_channel_udp_stats(struct psyne_channel *ch, struct psyne_udp_stats *ret_stats);
 
 #ifdef __cplusplus
 }

@@ -38,5 +38,6 @@ extern const struct psyne_transport psyne__transport_ipc;
 extern const struct psyne_transport psyne__transport_tcp;
 extern const struct psyne_transport psyne__transport_tls;
 extern const struct psyne_transport psyne__transport_unix;
+extern const struct psyne_transport psyne__transport_udp;
 
 #endif

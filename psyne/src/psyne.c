@@ -6,10 +6,17 @@
 #include "channel.h"
 #include "common/string-util.h"
 
+/* One line per transport. */
+/* clang-format off */
 static const struct psyne_transport *const transports[] = {
-	&psyne__transport_memory, &psyne__transport_ipc,  &psyne__transport_tcp,
-	&psyne__transport_tls,	  &psyne__transport_unix,
+	&psyne__transport_memory,
+	&psyne__transport_ipc,
+	&psyne__transport_tcp,
+	&psyne__transport_tls,
+	&psyne__transport_unix,
+	&psyne__transport_udp,
 };
+/* clang-format on */
 
 PSYNE_API int psyne_open(const char *uri, struct psyne_channel **ret_channel)
 {

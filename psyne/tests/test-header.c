@@ -6,6 +6,8 @@ int main(void)
 {
 	struct psyne_msg m = { 0 };
 	struct psyne_stats st = { 0 };
+	struct psyne_udp_stats u = { 0 };
 
-	return (int)(m.size + st.capacity) + (psyne_strerror(0) ? 0 : 1);
+	_Static_assert(sizeof(struct psyne_udp_stats) == 128, "psyne_udp_stats abi");
+	return (int)(m.size + st.capacity + u.received) + (psyne_strerror(0) ? 0 : 1);
 }

@@ -5,6 +5,11 @@
 int main()
 {
 	psyne_msg m = {};
+	psyne_udp_stats u = {};
 	psyne_channel *ch = nullptr;
-	return psyne_open("memory://cxx", &ch) == 0 && ch ? (psyne_close(ch), int(m.size)) : 1;
+	if (psyne_open("memory://cxx", &ch) != 0 || !ch)
+		return 1;
+	bool ok = psyne_channel_udp_stats(ch, &u) < 0; // not a udp:// handle
+	psyne_close(ch);
+	return ok ? int(m.size) : 1;
 }
