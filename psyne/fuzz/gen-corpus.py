@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Writes the seed corpus of fuzz-ring, fuzz-uri, fuzz-frame and fuzz-udp: well-formed segments
-in every state the ring can be in, and the corruptions a hostile or crashed process could leave;
-URIs; wire frame streams, good and bad; udp:// datagram sequences (gaps, late arrivals,
-duplicates, wrap-around, eviction) and bad datagrams. The layouts mirror psyne/src/ring.h and psyne/src/frame.h
-(pinned there by _Static_assert). Usage: gen-corpus.py [DIR]"""
+"""Writes the seed corpus of fuzz-ring, fuzz-uri, fuzz-frame, fuzz-udp, fuzz-inspect and
+fuzz-inspect-socket: well-formed segments in every state the ring can be in, and the corruptions
+a hostile or crashed process could leave; URIs; wire frame streams, good and bad; udp://
+datagram sequences (gaps, late arrivals, duplicates, wrap-around, eviction) and bad datagrams;
+the socket names ipc:// binds and near misses. The layouts mirror psyne/src/ring.h and
+psyne/src/frame.h (pinned there by _Static_assert). Usage: gen-corpus.py [DIR]"""
 import os
 import struct
 import sys
@@ -89,6 +90,58 @@ def ring_seeds():
     yield "version-2", segment(major=2)
     yield "bad-magic", segment(magic=0x12345678)
     yield "capacity-not-power-of-two", segment(cap=6000)
+
+
+def with_counters(seg, counters):
+    """Sets (slot, start_time, messages, bytes) of slots in a segment built by segment()."""
+    buf = bytearray(seg.ljust(SLOTS + 64 * 64, b"\0"))
+    for i, start, messages, nbytes in counters:
+        struct.pack_into("<Q", buf, SLOTS + 64 * i + 8, start)
+        struct.pack_into("<QQ", buf, SLOTS + 64 * i + 24, messages, nbytes)
+    return bytes(buf)
+
+
+def inspect_seeds():
+    """What `psyne stat` reads: the ring seeds, and segments that stress its walk over the
+    queued records and its reading of slots."""
+    yield from ring_seeds()
+    members = [(0, (slot_word(4242, 1), 1)), (1, (slot_word(4243, 1), 2)), (2, (slot_word(4244, 5), 3))]
+    yield "members-with-counters", with_counters(
+        segment(mode=3, tail=96, rd=32, head=0, slots=members,
+                records=[rec(0, CLAIMED, tag(1, 1)), rec(32, COMMITTED), rec(64, COMMITTED, size=16)]),
+        [(0, 12345, 3, 40), (1, 0, 0, 0), (2, 99, 2**64 - 1, 2**64 - 1)])
+    yield "slot-pid-extremes", segment(slots=[(0, (slot_word(0, 1), 1)), (1, (slot_word(0xFFFFFFFF, 2), 2)),
+                                              (2, (slot_word(0x7FFFFFFF, 3), 0xFFFFFFFF))])
+    yield "slot-bad-states", segment(slots=[(i, (slot_word(7, 1, active=i % 4), 1)) for i in range(8)])
+    many = [rec(16 * i, COMMITTED, size=0) for i in range(255)]
+    yield "walk-255-empty-messages", segment(tail=255 * 16, records=many)
+    yield "walk-wrap-in-queue", segment(tail=4096 + 64, rd=3968, head=3968,
+                                        records=[rec(3968, COMMITTED, size=40), (4032, state(WRAP), 64, 0, 0, b""),
+                                                 rec(4096, COMMITTED, size=40)])
+    yield "walk-len-past-tail", segment(tail=64, records=[rec(0, COMMITTED, size=8), rec(32, COMMITTED, ln=64)])
+    yield "walk-zero-state-in-queue", segment(tail=64, records=[rec(0, COMMITTED), (32, 0, 32, 8, 0, b"")])
+    yield "walk-reserved-and-cancelled", segment(mode=1, tail=96, records=[rec(0, RESERVED, tag(3, 1)),
+                                                                             rec(32, CANCELLED), rec(64, COMMITTED)])
+    yield "walk-rd-misaligned", segment(tail=64, rd=8, head=0)
+    yield "used-tail-behind-head", segment(tail=32, rd=64, head=96)
+    yield "consumed-past-tail", segment(tail=32, rd=32, head=0, consumed=4096, records=[rec(0, COMMITTED)])
+    yield "name-unterminated", segment(name=b"n" * 64)
+    yield "region-size-lies", segment()[:24] + struct.pack("<Q", 1 << 40) + segment()[32:]
+
+
+def socket_seeds():
+    """Abstract socket paths as /proc/net/unix shows them (for uid 0)."""
+    names = [
+        "@psyne/1/0/cam0/m/1234/5", "@psyne/1/0/cam0/lock", "@psyne/1/0/a.b_c-d/m/1/0",
+        "@psyne/1/0/" + "n" * 48 + "/m/1/3", "@psyne/1/0/" + "n" * 49 + "/m/1/3",
+        "@psyne/1/0/cam0/m/0/5", "@psyne/1/0/cam0/m/01/5", "@psyne/1/0/cam0/m/2147483647/2147483647",
+        "@psyne/1/0/cam0/m/2147483648/5", "@psyne/1/0/cam0/m/1/5/6", "@psyne/1/0/cam0/m/1/",
+        "@psyne/1/0//m/1/5", "@psyne/1/0/ca@m/m/1/5", "@psyne/1/00/cam0/m/1/5", "@psyne/1/1000/cam0/m/1/5",
+        "@psyne/1/4294967296/cam0/m/1/5", "@psyne/2/0/cam0/m/1/5", "psyne/1/0/cam0/m/1/5",
+        "@psyne/1/0/cam0/m/-1/5", "@psyne/1/0/cam0/m/ 1/5", "@/tmp/.X11-unix/X0", "",
+    ]
+    for i, n in enumerate(names):
+        yield "socket-%02d" % i, n.encode()
 
 
 def uri_seeds():
@@ -271,7 +324,8 @@ def udp_seeds():
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
     for sub, seeds in (("ring", ring_seeds()), ("uri", uri_seeds()), ("frame", frame_seeds()),
-                       ("udp", udp_seeds())):
+                       ("udp", udp_seeds()), ("inspect", inspect_seeds()),
+                       ("inspect-socket", socket_seeds())):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
         for name, data in seeds:
             with open(os.path.join(root, sub, name), "wb") as f:

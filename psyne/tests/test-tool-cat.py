@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""`psyne cat` (psyne/tools/verb_cat.c): round trips between two tool processes over
+ipc://, in either start order; binary payloads with NUL bytes; the text, hex and JSON
+output; --count, --interval, --timeout, --linger; and the usage and runtime errors."""
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from tool_harness import (assert_usage_error, channel, finish, main, run, spawn, stat_json, test,
+                          wait_channel, wait_for)
+
+
+def receiver_ready(name, uri, *args, stdout=subprocess.PIPE):
+    """Starts a receiver and waits until it is the channel's consumer."""
+    p = spawn("cat", uri, "--recv", *args, stdout=stdout)
+    wait_channel(name, lambda ch: ch["consumers"] == 1)
+    return p
+
+
+@test
+def usage_errors():
+    u = "ipc://x"
+    for args, line in [
+        ([u, "--send", "--recv"], "options '--send' and '--recv' exclude each other"),
+        ([u, "--send", "--hex"], "option '--hex' cannot be used with --send"),
+        ([u, "--recv", "--data=x"], "option '--data' cannot be used with --recv"),
+        ([u, "--recv", "--interval=5"], "option '--interval' cannot be used with --recv"),
+        ([u, "--data=x", "--json"], "options '--data' and '--json' exclude each other"),
+        ([u, "--data=x", "--file=y"], "options '--data' and '--file' exclude each other"),
+        ([u, "--file=y", "--raw"], "options '--file' and '--raw' exclude each other"),
+        ([u, "--raw", "--hex"], "options '--raw' and '--hex' exclude each other"),
+        ([u, "--hex", "--json"], "options '--hex' and '--json' exclude each other"),
+        ([u, "--send", "--chunk=4K"], "option '--chunk' needs --raw"),
+        ([u, "--chunk=0", "--raw"], "--chunk: invalid size '0' (1 to 1G)"),
+        ([u, "--chunk=2G", "--raw"], "--chunk: invalid size '2G' (1 to 1G)"),
+        ([u, "--count=-1"], "--count: invalid number '-1'"),
+        ([u, "-n", "many"], "--count: invalid number 'many'"),
+        ([u, "--type=4294967296"], "--type: invalid type '4294967296' (0 to 4294967295)"),
+        ([u, "--timeout=soon"], "--timeout: invalid duration 'soon' (0 to 86400000 ms)"),
+        ([u, "--interval=86400001"], "--interval: invalid duration '86400001' (0 to 86400000 ms)"),
+        ([u, "--linger=-5"], "--linger: invalid duration '-5' (0 to 86400000 ms)"),
+        ([u, "--file="], "--file: empty path"),
+        ([u, "--recv=yes"], "option '--recv' takes no value"),
+        ([u, "--data"], "option '--data' needs a value"),
+        ([u, "-rq"], "unknown option '-q'"),
+        (["camera0", "--recv"], "invalid URI 'camera0' (SCHEME://NAME expected)"),
+    ]:
+        assert_usage_error(["cat", *args], "psyne: cat: " + line, "cat")
+
+
+@test
+def round_trip_receiver_first():
+    name = channel("rfirst")
+    uri = "ipc://%s?capacity=8K" % name
+    recv = receiver_ready(name, uri)
+    status, out, err = run("cat", uri, stdin=b"one\ntwo\n\nthree")
+    assert (status, out, err) == (0, b"", ""), (status, out, err)
+    # The sender has gone and the receiver drained everything: it stops by itself.
+    status, out, err = finish(recv)
+    assert (status, err) == (0, ""), (status, err)
+    assert out == b"one\ntwo\n\nthree\n", out
+    wait_for("%s to go" % name, lambda: stat_json(name) is None)
+
+
+@test
+def round_trip_sender_first():
+    name = channel("sfirst")
+    uri = "ipc://" + name
+    send = spawn("cat", uri, "--data", "hello", "--count", "3", "--type", "9")
+    # The sender lingers: its messages wait in the channel for a receiver to come.
+    ch = wait_channel(name, lambda ch: ch["messages"] == 3)
+    assert ch["producers"] == 1 and ch["consumers"] == 0 and ch["queued"] == 3, ch
+    status, out, err = run("cat", uri, "--recv", "--json")
+    assert (status, err) == (0, ""), (status, err)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines == [{"type": 9, "size": 5, "data": "hello"}] * 3, lines
+    assert finish(send) == (0, b"", "")
+
+
+@test
+def raw_binary_survives_exactly():
+    name = channel("raw")
+    uri = "ipc://%s?capacity=64K" % name
+    data = os.urandom(150000) + b"\0" * 5000 + b"\n\r\xff" + os.urandom(777)
+    with tempfile.TemporaryFile() as f:
+        recv = receiver_ready(name, uri, "--raw", stdout=f)
+        status, out, err = run("cat", uri, "--raw", "--chunk", "1000", stdin=data)
+        assert (status, err) == (0, ""), (status, err)
+        status, out, err = finish(recv)
+        assert (status, out, err) == (0, b"", ""), (status, err)
+        f.seek(0)
+        out = f.read()
+    assert out == data, "received %d bytes, sent %d" % (len(out), len(data))
+
+
+@test
+def raw_default_chunk_and_count():
+    name = channel("rawcount")
+    uri = "ipc://%s?capacity=4K" % name
+    # The default chunk shrinks to what the channel takes: 4K / 2 - 32.
+    recv = receiver_ready(name, uri, "--json")
+    status, out, err = run("cat", uri, "--raw", "--count", "2", stdin=b"a" * 10000)
+    assert (status, err) == (0, ""), (status, err)
+    status, out, err = finish(recv)
+    assert status == 0, err
+    assert [json.loads(line)["size"] for line in out.splitlines()] == [2016, 2016], out
+
+
+@test
+def file_is_one_message():
+    name = channel("file")
+    uri = "ipc://" + name
+    data = bytes(range(256)) * 40
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        recv = receiver_ready(name, uri, "--raw", "--count", "2")
+        assert run("cat", uri, "--file", f.name, "--count", "2") == (0, b"", "")
+        status, out, err = finish(recv)
+    assert (status, err) == (0, ""), (status, err)
+    assert out == data * 2
+
+    # Files of /proc say they are empty: the whole of it is sent all the same.
+    recv = receiver_ready(name, uri, "--raw")
+    assert run("cat", uri, "--file=/proc/self/status") == (0, b"", "")
+    status, out, err = finish(recv)
+    assert status == 0 and out.startswith(b"Name:\tpsyne\n") and len(out) > 200, out
+
+
+@test
+def json_carries_any_payload():
+    name = channel("json")
+    uri = "ipc://" + name
+    chunks = [
+        b"\x00\x01\x1f\x7f",          # control bytes: UTF-8, escaped as \\u00XX
+        b"\xff\xfe\xfd\xfc",          # not UTF-8: base64
+        b'"\\\n\t',                   # JSON's own escapes
+        "üü".encode(),                # two-byte sequences
+        b"\xed\xa0\x80x",             # a surrogate: not UTF-8
+        b"\xc0\x80ab",                # an overlong NUL: not UTF-8
+        "€a".encode(),                # three bytes
+        b"\xf0\x9f\x98\x80",          # four bytes
+        b"\xf4\x90\x80\x80",          # past U+10FFFF: not UTF-8
+        b"ok",                        # the short last chunk
+    ]
+    recv = receiver_ready(name, uri, "--json")
+    status, out, err = run("cat", uri, "--raw", "--chunk=4", "--type=7", stdin=b"".join(chunks))
+    assert (status, err) == (0, ""), (status, err)
+    status, out, err = finish(recv)
+    assert (status, err) == (0, ""), (status, err)
+    got = [json.loads(line) for line in out.decode("utf-8").splitlines()]
+    assert len(got) == len(chunks), got
+    for chunk, obj in zip(chunks, got):
+        assert obj["type"] == 7 and obj["size"] == len(chunk), obj
+        try:
+            chunk.decode("utf-8")
+            utf8 = True
+        except UnicodeDecodeError:
+            utf8 = False
+        if utf8:
+            assert set(obj) == {"type", "size", "data"}, obj
+            assert obj["data"].encode("utf-8") == chunk, obj
+        else:
+            assert set(obj) == {"type", "size", "base64"}, obj
+            assert base64.b64decode(obj["base64"], validate=True) == chunk, obj
+
+
+@test
+def text_escapes_what_is_not_printable():
+    name = channel("text")
+    uri = "ipc://" + name
+    recv = receiver_ready(name, uri)
+    assert run("cat", uri, "--raw", "--chunk=8", stdin=b"a\\b\x00\xff\n\tZ~ ok") == (0, b"", "")
+    status, out, err = finish(recv)
+    assert (status, err) == (0, ""), (status, err)
+    assert out == rb"a\\b\x00\xff\x0a\x09Z" + b"\n~ ok\n", out
+
+
+@test
+def hex_dump():
+    name = channel("hex")
+    uri = "ipc://" + name
+    recv = receiver_ready(name, uri, "--hex")
+    # One sender for both: the receiver stops when its only sender has gone.
+    assert run("cat", uri, "--type=3", stdin=b"hello world, hex!\n\n") == (0, b"", "")
+    status, out, err = finish(recv)
+    assert (status, err) == (0, ""), (status, err)
+    assert out.decode() == (
+        "type 3, 17 bytes\n"
+        "00000000  68 65 6c 6c 6f 20 77 6f  72 6c 64 2c 20 68 65 78  |hello world, hex|\n"
+        "00000010  21                                                |!|\n"
+        "type 3, 0 bytes\n"), out
+
+
+@test
+def count_and_interval():
+    name = channel("interval")
+    uri = "ipc://" + name
+    recv = receiver_ready(name, uri, "--count", "3")
+    start = time.monotonic()
+    assert run("cat", uri, "--data=x", "--count=3", "--interval=60") == (0, b"", "")
+    elapsed = time.monotonic() - start
+    assert elapsed >= 0.12, elapsed
+    assert finish(recv) == (0, b"x\nx\nx\n", "")
+
+
+@test
+def receiver_count_leaves_the_rest():
+    name = channel("rest")
+    uri = "ipc://" + name
+    send = spawn("cat", uri, "--data=x", "--count=5", "--linger=3000")
+    wait_channel(name, lambda ch: ch["messages"] == 5)
+    assert run("cat", uri, "--recv", "--count=2") == (0, b"x\nx\n", "")
+    # Three messages stay unread: the sender says so and fails.
+    status, out, err = finish(send)
+    assert status == 1, (status, err)
+    assert err.startswith("psyne: cat: ") and "unread" in err and "'%s'" % uri in err, err
+
+
+@test
+def linger_gives_up():
+    name = channel("linger")
+    uri = "ipc://" + name
+    status, out, err = run("cat", uri, "--data=lost", "--linger=100")
+    assert status == 1 and out == b"", (status, out)
+    assert err == "psyne: cat: '%s' still holds 32 unread bytes after 100 ms.\n" % uri, err
+    assert run("cat", uri, "--data=lost", "--linger=0") == (0, b"", "")
+
+
+@test
+def stdin_default_direction():
+    # Standard input not a terminal and no --recv: it sends, here nothing at all.
+    name = channel("nothing")
+    assert run("cat", "ipc://" + name, stdin=b"") == (0, b"", "")
+
+
+@test
+def timeouts():
+    status, out, err = run("cat", "memory://quiet", "--recv", "--timeout=100")
+    assert (status, out) == (1, b""), status
+    assert err == "psyne: cat: No message on 'memory://quiet' for 100 ms.\n", err
+    status, out, err = run("cat", "ipc://%s" % channel("quiet"), "--recv", "--timeout=0")
+    assert status == 1 and "No message on" in err, (status, err)
+    # memory:// has no reader outside this process: the sender does not wait for one.
+    assert run("cat", "memory://quiet", "--data=x") == (0, b"", "")
+
+
+@test
+def open_and_send_failures():
+    name = channel("fail")
+    status, out, err = run("cat", "ipc://%s?colour=blue" % name, "--recv")
+    assert status == 1, status
+    assert err == "psyne: cat: Failed to open 'ipc://%s?colour=blue': Invalid argument\n" % name
+    status, out, err = run("cat", "pigeon://%s" % name, "--recv")
+    assert status == 1, status
+    assert err == ("psyne: cat: Failed to open 'pigeon://%s': "
+                   "Unknown URI scheme or unsupported segment version\n" % name), err
+
+    uri = "ipc://%s?capacity=4K&mode=mpsc" % name
+    recv = receiver_ready(name, uri)
+    status, out, err = run("cat", "ipc://%s?mode=spsc" % name, "--data=x")
+    assert status == 1, status
+    assert err.endswith(": Channel exists with another mode or capacity\n"), err
+    status, out, err = run("cat", uri, "--data=" + "x" * 3000)
+    assert status == 1, status
+    assert err == "psyne: cat: A message of 3000 bytes does not fit '%s' (at most 2016 bytes).\n" \
+        % uri, err
+    status, out, err = run("cat", uri, "--raw", "--chunk=4K", stdin=b"x")
+    assert status == 1 and "--chunk=4096 does not fit" in err, err
+    status, out, err = run("cat", uri, "--file=/nonexistent/file")
+    assert status == 1, status
+    assert err == "psyne: cat: Failed to open '/nonexistent/file': No such file or directory\n"
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(b"y" * 2017)
+        f.flush()
+        status, out, err = run("cat", uri, "--file", f.name)
+    assert status == 1 and "is larger than a message may be (2016 bytes)" in err, err
+    recv.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers the verbs of the psyne tool share: usage errors and output encodings. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/string-util.h"
+#include "tool.h"
+
+int tool_usage_error(const char *verb, const char *format, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, format);
+	(void)vsnprintf(msg, sizeof(msg), format, ap);
+	va_end(ap);
+	if (verb)
+		fprintf(stderr, TOOL_NAME ": %s: %s\nTry '" TOOL_NAME " %s --help'.\n", verb, msg,
+			verb);
+	else
+		fprintf(stderr, TOOL_NAME ": %s\nTry '" TOOL_NAME " --help'.\n", msg);
+	return -EINVAL;
+}
+
+int tool_option_error(const char *verb, int c, char *const argv[])
+{
+	/*
+	 * getopt has moved past the offending word, unless it stopped inside a cluster of short
+	 * options such as -rx, where optopt names the option and the word may be an earlier one.
+	 * A long option is named as written, without any "=value".
+	 */
+	const char *word = optind > 0 ? argv[optind - 1] : "";
+	bool is_long = startswith(word, "--") &&
+		       (c == ':' || optopt == 0 || optopt >= 0x100 || strchr(word, '='));
+	char name[64];
+
+	if (is_long)
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(word, "="), word);
+	else
+		snprintf(name, sizeof(name), "-%c", optopt);
+
+	if (c == ':')
+		return tool_usage_error(verb, "option '%s' needs a value", name);
+	if (is_long && optopt != 0)
+		return tool_usage_error(verb, "option '%s' takes no value", name);
+	return tool_usage_error(verb, "unknown option '%s'", name);
+}
+
+int tool_parse_log_level(const char *verb, const char *value)
+{
+	int level = log_level_from_string(value);
+
+	if (level < 0)
+		return tool_usage_error(verb, "--log-level: invalid level '%s'", value);
+	log_set_max_level(level);
+	return 0;
+}
+
+bool tool_utf8_is_valid(const void *data, size_t size)
+{
+	const uint8_t *p = data, *end = p + size;
+
+	while (p < end) {
+		uint32_t c = *p, min;
+		size_t n;
+
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		/* The lead byte gives the length; 0xc0, 0xc1 and 0xf5 on can only be invalid. */
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			min = 0x80;
+			c &= 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			min = 0x800;
+			c &= 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			min = 0x10000;
+			c &= 0x07;
+		} else {
+			return false;
+		}
+		if ((size_t)(end - p) <= n)
+			return false;
+		for (size_t i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			c = c << 6 | (p[i] & 0x3fu);
+		}
+		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return false;
+		p += n + 1;
+	}
+	return true;
+}
+
+void tool_json_string(FILE *f, const void *data, size_t size)
+{
+	const uint8_t *p = data;
+
+	fputc('"', f);
+	for (size_t i = 0; i < size; i++) {
+		uint8_t c = p[i];
+
+		switch (c) {
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		default:
+			if (c < 0x20)
+				fprintf(f, "\\u%04x", c);
+			else
+				fputc(c, f);
+		}
+	}
+	fputc('"', f);
+}
+
+void tool_base64(FILE *f, const void *data, size_t size)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const uint8_t *p = data;
+	size_t i;
+
+	for (i = 0; i + 3 <= size; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+
+		fputc(alphabet[v >> 18], f);
+		fputc(alphabet[v >> 12 & 63], f);
+		fputc(alphabet[v >> 6 & 63], f);
+		fputc(alphabet[v & 63], f);
+	}
+	if (size - i == 1) {
+		uint32_t v = (uint32_t)p[i] << 16;
+
+		fputc(alphabet[v >> 18], f);
+		fputc(alphabet[v >> 12 & 63], f);
+		fputs("==", f);
+	} else if (size - i == 2) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+
+		fputc(alphabet[v >> 18], f);
+		fputc(alphabet[v >> 12 & 63], f);
+		fputc(alphabet[v >> 6 & 63], f);
+		fputc('=', f);
+	}
+}

@@ -1,0 +1,660 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * psyne cat: sends stdin, a string or a file to a channel, or prints what a channel
+ * receives, like nngcat does for NNG. It goes through the public API only (psyne.h), so it
+ * works on every scheme psyne_open() knows, and it is what a user would write.
+ *
+ * The sender lingers: a channel lives only as long as someone has it open, so a sender that
+ * exited right after its last message would take unread messages with it when no receiver
+ * had joined yet. It waits until the channel holds nothing unread (--linger bounds that).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/macro.h"
+#include "common/string-util.h"
+#include "common/time-util.h"
+#include "psyne.h"
+#include "tool.h"
+
+#define CAT_DEFAULT_CHUNK (64u * 1024)
+#define CAT_MAX_MS (24u * 3600 * 1000) /* longest --interval, --timeout, --linger: a day */
+#define CAT_LINGER_POLL_MS 10
+
+static bool arg_send;
+static bool arg_recv;
+static bool arg_raw;
+static bool arg_hex;
+static bool arg_json;
+static const char *arg_data;
+static const char *arg_file;
+static uint64_t arg_chunk; /* 0: the default */
+static uint64_t arg_count; /* 0: no limit */
+static bool arg_count_set;
+static unsigned arg_interval_ms;
+static uint32_t arg_type;
+static int arg_timeout_ms = -1;
+static int arg_linger_ms = -1;
+
+void verb_cat_help(void)
+{
+	printf("Usage: " TOOL_NAME " cat URI [OPTIONS]\n"
+	       "\n"
+	       "Sends to the channel URI (ipc://NAME, memory://NAME; with ?mode= and &capacity=\n"
+	       "as psyne(3) describes) or prints what it receives. Without --send or --recv it\n"
+	       "sends when standard input is not a terminal and receives otherwise.\n"
+	       "\n"
+	       "Sending (--send):\n"
+	       "  -s --send           Send: one message per line of standard input, the\n"
+	       "                      newline stripped\n"
+	       "  -d --data=STRING    Send STRING as one message instead\n"
+	       "  -f --file=PATH      Send the file PATH as one message instead\n"
+	       "     --raw           Send standard input as it comes, in messages of --chunk\n"
+	       "                      bytes (the last one shorter)\n"
+	       "     --chunk=SIZE    Message size for --raw, K/M suffixes (default 64K, or the\n"
+	       "                      largest message the channel takes when that is smaller)\n"
+	       "  -n --count=N        Send at most N messages; with --data or --file, send that\n"
+	       "                      message N times (default 1; 0 means without end)\n"
+	       "     --interval=MS   Wait MS milliseconds between two messages\n"
+	       "     --type=N        Message type, 0 to 4294967295 (default 0)\n"
+	       "     --timeout=MS    Wait at most MS milliseconds for space for each message\n"
+	       "                      (default: as long as it takes)\n"
+	       "     --linger=MS     After the last message, wait at most MS milliseconds until\n"
+	       "                      the channel holds nothing unread, then close (default: as\n"
+	       "                      long as it takes; 0: close at once; memory:// never waits)\n"
+	       "\n"
+	       "Receiving (--recv):\n"
+	       "  -r --recv           Receive and print each message as a line of text: bytes\n"
+	       "                      other than printable ASCII as \\xHH, a backslash as \\\\\n"
+	       "     --raw           Write the payloads to standard output unchanged\n"
+	       "     --hex           Print each message as a hex dump under a line giving its\n"
+	       "                      type and size\n"
+	       "     --json          Print each message as one JSON object per line:\n"
+	       "                      {\"type\":N,\"size\":N,\"data\":\"...\"}, with \"base64\":\"...\"\n"
+	       "                      instead of \"data\" when the payload is not UTF-8\n"
+	       "  -n --count=N        Stop after N messages (default: no limit)\n"
+	       "     --timeout=MS    Fail when no message came for MS milliseconds (default:\n"
+	       "                      wait as long as it takes)\n"
+	       "\n"
+	       "  -h --help           Show this help and exit\n"
+	       "     --log-level=L   error, warning, info or debug\n"
+	       "\n"
+	       "A receiver stops, with status 0, once every producer it had has closed or died\n"
+	       "and everything they sent was printed.\n"
+	       "\n"
+	       "Exit status: 0 on success; 1 when the channel could not be opened, a message\n"
+	       "could not be sent or written out, the timeout passed, or the consumers left with\n"
+	       "messages unread; 2 on usage errors.\n");
+}
+
+/* A duration in milliseconds, 0 to a day. */
+static int parse_ms(const char *option, const char *value, unsigned *ret)
+{
+	unsigned v;
+
+	if (safe_atou(value, &v) < 0 || v > CAT_MAX_MS)
+		return tool_usage_error("cat", "%s: invalid duration '%s' (0 to %u ms)", option,
+					value, CAT_MAX_MS);
+	*ret = v;
+	return 0;
+}
+
+/* Checks the options against each other once all are known. */
+static int check_options(const char *send_only, const char *recv_only)
+{
+	const char *source = arg_data ? "--data" : "--file";
+
+	if (arg_send && arg_recv)
+		return tool_usage_error("cat", "options '--send' and '--recv' exclude each other");
+	if (arg_send && recv_only)
+		return tool_usage_error("cat", "option '%s' cannot be used with --send", recv_only);
+	if (arg_recv && send_only)
+		return tool_usage_error("cat", "option '%s' cannot be used with --recv", send_only);
+	if (send_only && recv_only)
+		return tool_usage_error("cat", "options '%s' and '%s' exclude each other",
+					send_only, recv_only);
+	if (arg_data && arg_file)
+		return tool_usage_error("cat", "options '--data' and '--file' exclude each other");
+	if (arg_raw && (arg_data || arg_file))
+		return tool_usage_error("cat", "options '%s' and '--raw' exclude each other",
+					source);
+	if (arg_raw && (arg_hex || arg_json))
+		return tool_usage_error("cat", "options '--raw' and '%s' exclude each other",
+					arg_hex ? "--hex" : "--json");
+	if (arg_hex && arg_json)
+		return tool_usage_error("cat", "options '--hex' and '--json' exclude each other");
+	if (arg_chunk != 0 && !arg_raw)
+		return tool_usage_error("cat", "option '--chunk' needs --raw");
+	return 0;
+}
+
+int verb_cat_parse_argv(int argc, char *argv[])
+{
+	enum {
+		ARG_RAW = _ARG_COMMON_MAX,
+		ARG_HEX,
+		ARG_JSON,
+		ARG_CHUNK,
+		ARG_INTERVAL,
+		ARG_TYPE,
+		ARG_TIMEOUT,
+		ARG_LINGER,
+	};
+	static const struct option options[] = {
+		TOOL_COMMON_OPTIONS,
+		{ "send", no_argument, NULL, 's' },
+		{ "recv", no_argument, NULL, 'r' },
+		{ "raw", no_argument, NULL, ARG_RAW },
+		{ "hex", no_argument, NULL, ARG_HEX },
+		{ "json", no_argument, NULL, ARG_JSON },
+		{ "data", required_argument, NULL, 'd' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "chunk", required_argument, NULL, ARG_CHUNK },
+		{ "count", required_argument, NULL, 'n' },
+		{ "interval", required_argument, NULL, ARG_INTERVAL },
+		{ "type", required_argument, NULL, ARG_TYPE },
+		{ "timeout", required_argument, NULL, ARG_TIMEOUT },
+		{ "linger", required_argument, NULL, ARG_LINGER },
+		{ NULL, 0, NULL, 0 },
+	};
+	/* The first option seen that only makes sense on one side, to name it in errors. */
+	const char *send_only = NULL, *recv_only = NULL;
+	unsigned ms = 0;
+	int c;
+
+	while ((c = getopt_long(argc, argv, ":hsrd:f:n:", options, NULL)) >= 0) {
+		switch (c) {
+		case 'h':
+			verb_cat_help();
+			return 0;
+		case ARG_LOG_LEVEL:
+			if (tool_parse_log_level("cat", optarg) < 0)
+				return -EINVAL;
+			break;
+		case 's':
+			arg_send = true;
+			break;
+		case 'r':
+			arg_recv = true;
+			break;
+		case ARG_RAW:
+			arg_raw = true;
+			break;
+		case ARG_HEX:
+			arg_hex = true;
+			recv_only = recv_only ? recv_only : "--hex";
+			break;
+		case ARG_JSON:
+			arg_json = true;
+			recv_only = recv_only ? recv_only : "--json";
+			break;
+		case 'd':
+			arg_data = optarg;
+			send_only = send_only ? send_only : "--data";
+			break;
+		case 'f':
+			if (isempty(optarg))
+				return tool_usage_error("cat", "--file: empty path");
+			arg_file = optarg;
+			send_only = send_only ? send_only : "--file";
+			break;
+		case ARG_CHUNK:
+			if (parse_size(optarg, &arg_chunk) < 0 || arg_chunk == 0 ||
+			    arg_chunk > (UINT64_C(1) << 30))
+				return tool_usage_error(
+					"cat", "--chunk: invalid size '%s' (1 to 1G)", optarg);
+			send_only = send_only ? send_only : "--chunk";
+			break;
+		case 'n':
+			if (safe_atou64(optarg, &arg_count) < 0)
+				return tool_usage_error("cat", "--count: invalid number '%s'",
+							optarg);
+			arg_count_set = true;
+			break;
+		case ARG_INTERVAL:
+			if (parse_ms("--interval", optarg, &arg_interval_ms) < 0)
+				return -EINVAL;
+			send_only = send_only ? send_only : "--interval";
+			break;
+		case ARG_TYPE:
+			if (safe_atou32(optarg, &arg_type) < 0)
+				return tool_usage_error("cat",
+							"--type: invalid type '%s' (0 to %u)",
+							optarg, UINT32_MAX);
+			send_only = send_only ? send_only : "--type";
+			break;
+		case ARG_TIMEOUT:
+			if (parse_ms("--timeout", optarg, &ms) < 0)
+				return -EINVAL;
+			arg_timeout_ms = (int)ms;
+			break;
+		case ARG_LINGER:
+			if (parse_ms("--linger", optarg, &ms) < 0)
+				return -EINVAL;
+			arg_linger_ms = (int)ms;
+			send_only = send_only ? send_only : "--linger";
+			break;
+		default:
+			return tool_option_error("cat", c, argv);
+		}
+	}
+
+	if (check_options(send_only, recv_only) < 0)
+		return -EINVAL;
+	if (!arg_send && !arg_recv) {
+		if (send_only)
+			arg_send = true;
+		else if (recv_only)
+			arg_recv = true;
+		else
+			arg_send = !isatty(STDIN_FILENO);
+		arg_recv = !arg_send;
+	}
+	/* Only the shape: psyne_open() judges the rest, and says why. */
+	if (optind < argc && !strstr(argv[optind], "://"))
+		return tool_usage_error("cat", "invalid URI '%s' (SCHEME://NAME expected)",
+					argv[optind]);
+	return 1;
+}
+
+static int sleep_ms(unsigned ms)
+{
+	struct timespec ts = timespec_from_nsec((uint64_t)ms * NSEC_PER_MSEC);
+
+	while (nanosleep(&ts, &ts) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
+struct sender {
+	struct psyne_channel *ch;
+	const char *uri;
+	uint64_t max_size; /* the largest message the channel takes */
+	uint64_t sent;
+};
+
+static int send_one(struct sender *s, const void *data, size_t size)
+{
+	int r;
+
+	if (s->sent > 0 && arg_interval_ms > 0) {
+		r = sleep_ms(arg_interval_ms);
+		if (r < 0)
+			return log_error_errno(r, "cat: Failed to wait between messages: %m");
+	}
+	r = psyne_send(s->ch, data, size, arg_type, arg_timeout_ms);
+	if (r == -EMSGSIZE)
+		return log_error_errno(
+			r,
+			"cat: A message of %zu bytes does not fit '%s' (at most %" PRIu64
+			" bytes).",
+			size, s->uri, s->max_size);
+	if (r == -ETIMEDOUT || r == -EAGAIN)
+		return log_error_errno(r, "cat: No space in '%s' for %d ms.", s->uri,
+				       arg_timeout_ms);
+	if (r < 0)
+		return log_error_errno(r, "cat: Failed to send to '%s': %s", s->uri,
+				       psyne_strerror(r));
+	s->sent++;
+	return 0;
+}
+
+static bool more_to_send(const struct sender *s)
+{
+	return arg_count == 0 || s->sent < arg_count;
+}
+
+/* Reads up to `size` bytes, fewer only at the end of input; returns the count. */
+static ssize_t read_full(int fd, void *buf, size_t size)
+{
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n = read(fd, (uint8_t *)buf + done, size - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+/*
+ * Reads the file for --file: at most max_size bytes, as that is all a message holds. The
+ * buffer grows as the file turns out to be longer: sizes of /proc and /sys files lie.
+ */
+static int read_file(const char *path, uint64_t max_size, void **ret_buf, size_t *ret_size)
+{
+	_cleanup_close_ int fd = -EBADF;
+	_cleanup_free_ uint8_t *buf = NULL;
+	size_t size = 0, allocated = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return log_error_errno(errno, "cat: Failed to open '%s': %m", path);
+	for (;;) {
+		ssize_t n;
+
+		if (size == allocated) {
+			/* One byte more than fits, to tell a file that fits from one that does not.
+			 */
+			size_t want = (size_t)MIN(MAX((uint64_t)allocated * 2, (uint64_t)4096),
+						  max_size + 1);
+			uint8_t *p;
+
+			if (want == allocated)
+				return log_error_errno(EMSGSIZE,
+						       "cat: '%s' is larger than a message may be "
+						       "(%" PRIu64 " bytes).",
+						       path, max_size);
+			p = realloc(buf, want);
+			if (!p)
+				return log_oom();
+			buf = p;
+			allocated = want;
+		}
+		n = read(fd, buf + size, allocated - size);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return log_error_errno(errno, "cat: Failed to read '%s': %m", path);
+		if (n == 0)
+			break;
+		size += (size_t)n;
+	}
+	if (size > max_size)
+		return log_error_errno(EMSGSIZE,
+				       "cat: '%s' is larger than a message may be (%" PRIu64
+				       " bytes).",
+				       path, max_size);
+	*ret_buf = TAKE_PTR(buf);
+	*ret_size = size;
+	return 0;
+}
+
+static int send_repeated(struct sender *s)
+{
+	_cleanup_free_ void *buf = NULL;
+	const void *data = arg_data;
+	size_t size = arg_data ? strlen(arg_data) : 0;
+	int r;
+
+	if (arg_file) {
+		r = read_file(arg_file, s->max_size, &buf, &size);
+		if (r < 0)
+			return r;
+		data = buf;
+	}
+	if (!arg_count_set)
+		arg_count = 1;
+	while (more_to_send(s)) {
+		r = send_one(s, data, size);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int send_chunks(struct sender *s)
+{
+	_cleanup_free_ void *buf = NULL;
+	uint64_t chunk = arg_chunk;
+
+	if (chunk == 0)
+		chunk = MIN((uint64_t)CAT_DEFAULT_CHUNK, s->max_size);
+	if (chunk > s->max_size)
+		return log_error_errno(EMSGSIZE,
+				       "cat: --chunk=%" PRIu64
+				       " does not fit '%s' (at most %" PRIu64 " bytes).",
+				       chunk, s->uri, s->max_size);
+	buf = malloc(chunk);
+	if (!buf)
+		return log_oom();
+
+	while (more_to_send(s)) {
+		ssize_t n = read_full(STDIN_FILENO, buf, chunk);
+		int r;
+
+		if (n < 0)
+			return log_error_errno((int)n, "cat: Failed to read standard input: %m");
+		if (n == 0)
+			break;
+		r = send_one(s, buf, (size_t)n);
+		if (r < 0)
+			return r;
+		if ((uint64_t)n < chunk)
+			break;
+	}
+	return 0;
+}
+
+static int send_lines(struct sender *s)
+{
+	_cleanup_free_ char *line = NULL;
+	size_t allocated = 0;
+
+	while (more_to_send(s)) {
+		ssize_t n;
+		int r;
+
+		errno = 0;
+		n = getline(&line, &allocated, stdin);
+		if (n < 0) {
+			if (errno != 0)
+				return log_error_errno(errno,
+						       "cat: Failed to read standard input: %m");
+			break;
+		}
+		if (n > 0 && line[n - 1] == '\n')
+			n--;
+		r = send_one(s, line, (size_t)n);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Waits until the channel holds nothing unread, so that closing does not take unread
+ * messages with it. Gives up when the consumers that were there have all gone: seen in the
+ * counters, or given away by space that came free, for a consumer may come and go between
+ * two looks.
+ */
+static int linger(const struct sender *s)
+{
+	uint64_t deadline, used = UINT64_MAX;
+	bool had_consumers = false;
+
+	if (arg_linger_ms == 0 || startswith(s->uri, "memory:"))
+		return 0; /* a memory:// channel has no reader outside this process */
+
+	deadline = deadline_from_timeout_ms(arg_linger_ms);
+	for (;;) {
+		struct psyne_stats st;
+		int r;
+
+		r = psyne_channel_stats(s->ch, &st);
+		if (r < 0)
+			return log_error_errno(r, "cat: Failed to read the counters of '%s': %s",
+					       s->uri, psyne_strerror(r));
+		if (st.used == 0)
+			return 0;
+		if (st.consumers > 0 || (used != UINT64_MAX && st.used < used))
+			had_consumers = true;
+		used = st.used;
+		if (st.consumers == 0 && had_consumers)
+			return log_error_errno(EPIPE,
+					       "cat: The consumers of '%s' left with %" PRIu64
+					       " bytes unread.",
+					       s->uri, st.used);
+		if (deadline_passed(deadline))
+			return log_error_errno(ETIMEDOUT,
+					       "cat: '%s' still holds %" PRIu64
+					       " unread bytes after %d ms.",
+					       s->uri, st.used, arg_linger_ms);
+		r = sleep_ms(CAT_LINGER_POLL_MS);
+		if (r < 0)
+			return log_error_errno(r, "cat: Failed to wait: %m");
+	}
+}
+
+static int cat_send(struct psyne_channel *ch, const char *uri)
+{
+	struct sender s = { .ch = ch, .uri = uri };
+	struct psyne_stats st;
+	int r;
+
+	r = psyne_channel_stats(ch, &st);
+	if (r < 0)
+		return log_error_errno(r, "cat: Failed to read the counters of '%s': %s", uri,
+				       psyne_strerror(r));
+	/* psyne.h: a message larger than capacity/2 - 32 can never fit. */
+	s.max_size = st.capacity / 2 - 32;
+
+	if (arg_data || arg_file)
+		r = send_repeated(&s);
+	else if (arg_raw)
+		r = send_chunks(&s);
+	else
+		r = send_lines(&s);
+	if (r < 0)
+		return r;
+	log_debug("cat: Sent %" PRIu64 " messages to '%s'.", s.sent, uri);
+	return linger(&s);
+}
+
+/* Text: printable ASCII as it is, a backslash doubled, every other byte as \xHH. */
+static void print_text(const uint8_t *p, size_t size)
+{
+	for (size_t i = 0; i < size; i++) {
+		if (p[i] == '\\')
+			fputs("\\\\", stdout);
+		else if (p[i] >= 0x20 && p[i] < 0x7f)
+			putchar(p[i]);
+		else
+			printf("\\x%02x", p[i]);
+	}
+	putchar('\n');
+}
+
+/* As `hexdump -C`: offset, 16 bytes in two groups of 8, the printable ones between bars. */
+static void print_hex(const struct psyne_msg *m)
+{
+	const uint8_t *p = m->data;
+
+	printf("type %" PRIu32 ", %zu bytes\n", m->type, m->size);
+	for (size_t off = 0; off < m->size; off += 16) {
+		size_t n = MIN(m->size - off, (size_t)16);
+
+		printf("%08zx ", off);
+		for (size_t i = 0; i < 16; i++) {
+			if (i == 8)
+				putchar(' ');
+			if (i < n)
+				printf(" %02x", p[off + i]);
+			else
+				fputs("   ", stdout);
+		}
+		fputs("  |", stdout);
+		for (size_t i = 0; i < n; i++)
+			putchar(p[off + i] >= 0x20 && p[off + i] < 0x7f ? p[off + i] : '.');
+		fputs("|\n", stdout);
+	}
+}
+
+static void print_json(const struct psyne_msg *m)
+{
+	printf("{\"type\":%" PRIu32 ",\"size\":%zu,", m->type, m->size);
+	if (tool_utf8_is_valid(m->data, m->size)) {
+		fputs("\"data\":", stdout);
+		tool_json_string(stdout, m->data, m->size);
+	} else {
+		fputs("\"base64\":\"", stdout);
+		tool_base64(stdout, m->data, m->size);
+		putchar('"');
+	}
+	fputs("}\n", stdout);
+}
+
+static void print_message(const struct psyne_msg *m)
+{
+	if (arg_raw)
+		(void)fwrite(m->data, 1, m->size, stdout); /* ferror() is checked at flushes */
+	else if (arg_hex)
+		print_hex(m);
+	else if (arg_json)
+		print_json(m);
+	else
+		print_text(m->data, m->size);
+}
+
+static int flush_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return log_error_errno(errno != 0 ? errno : EIO,
+				       "cat: Failed to write to standard output: %m");
+	return 0;
+}
+
+static int cat_recv(struct psyne_channel *ch, const char *uri)
+{
+	struct psyne_msg m;
+	uint64_t n;
+	int r;
+
+	for (n = 0; arg_count == 0 || n < arg_count; n++) {
+		/* Output is flushed only when we are about to wait: bursts go out in one write. */
+		r = psyne_receive(ch, 0, &m);
+		if (r == -EAGAIN) {
+			r = flush_stdout();
+			if (r < 0)
+				return r;
+			r = psyne_receive(ch, arg_timeout_ms, &m);
+			if (r == -EAGAIN)
+				r = -ETIMEDOUT; /* --timeout=0 */
+		}
+		if (r == -EPIPE)
+			break; /* every producer is gone and everything they sent was printed */
+		if (r == -ETIMEDOUT)
+			return log_error_errno(r, "cat: No message on '%s' for %d ms.", uri,
+					       arg_timeout_ms);
+		if (r < 0)
+			return log_error_errno(r, "cat: Failed to receive from '%s': %s", uri,
+					       psyne_strerror(r));
+		print_message(&m);
+		psyne_release(ch, &m);
+	}
+	r = flush_stdout();
+	if (r < 0)
+		return r;
+	log_debug("cat: Received %" PRIu64 " messages from '%s'.", n, uri);
+	return 0;
+}
+
+int verb_cat_run(int n_args, char *args[])
+{
+	const char *uri = args[0];
+	struct psyne_channel *ch = NULL;
+	int r;
+
+	r = psyne_open(uri, &ch);
+	if (r < 0)
+		return log_error_errno(r, "cat: Failed to open '%s': %s", uri, psyne_strerror(r));
+	r = arg_send ? cat_send(ch, uri) : cat_recv(ch, uri);
+	psyne_close(ch);
+	return r;
+}
