@@ -281,7 +281,8 @@ static void wake_user(struct net_chan *c)
 		kick(c->user_wake);
 }
 
-static void ctl_append(struct net_peer *p, uint8_t kind, uint64_t seq, const void *payload,
+/* Queues a control frame; false when the queue is full (what matters is sent again). */
+static bool ctl_append(struct net_peer *p, uint8_t kind, uint64_t seq, const void *payload,
 		       uint32_t len)
 {
 	struct psyne_frame f = { .kind = kind, .seq = seq, .length = len };
@@ -290,13 +291,14 @@ static void ctl_append(struct net_peer *p, uint8_t kind, uint64_t seq, const voi
 	if (p->ctl_off > 0 && p->ctl_off == p->ctl_len)
 		p->ctl_off = p->ctl_len = 0;
 	if (p->ctl_len + n > NET_CTL_MAX)
-		return; /* a burst of control frames: the next heartbeat repeats what matters */
+		return false;
 	memset(p->ctl + p->ctl_len, 0, n);
 	if (len > 0)
 		memcpy(p->ctl + p->ctl_len + PSYNE_FRAME_HDR_SIZE, payload, len);
 	psyne__frame_encode(p->ctl + p->ctl_len, &f, p->ctl + p->ctl_len + PSYNE_FRAME_HDR_SIZE,
 			    len);
 	p->ctl_len += n;
+	return true;
 }
 
 static void send_hello(struct net_peer *p, uint64_t next_seq)
@@ -314,7 +316,7 @@ static void send_hello(struct net_peer *p, uint64_t next_seq)
 	};
 
 	psyne__frame_hello_encode(buf, &h);
-	ctl_append(p, PSYNE_FRAME_HELLO, 0, buf, sizeof(buf));
+	(void)ctl_append(p, PSYNE_FRAME_HELLO, 0, buf, sizeof(buf));
 }
 
 static void send_reject(struct psyne_tls *tls, int fd, int err, const char *reason)
@@ -478,7 +480,8 @@ static void tx_done(struct net_peer *p, const struct tx_plan *t, size_t n)
 			continue;
 		}
 		if (ctl_pass) {
-			size_t k = MIN(n, (size_t)(p->ctl_len - p->ctl_off));
+			/* The plan's control bytes: more may have been queued during the write. */
+			size_t k = MIN(n, (size_t)t->ctl_bytes);
 
 			p->ctl_off += (uint32_t)k;
 			n -= k;
@@ -636,6 +639,20 @@ static void rx_set_mark(uint8_t *hdr, uint32_t v)
 
 static void rx_handle_hello(struct net_peer *p, const uint8_t *payload);
 
+/* Frames not handed out yet, and skipped ones released at once. */
+static void rx_collect(struct net_peer *p)
+{
+	while (p->rx_free < p->rx_next) {
+		uint8_t *hdr = psyne__dbuf_at(&p->rx, p->rx_free);
+		uint32_t mark = rx_mark(hdr), len;
+
+		if (mark != RX_SKIP && mark != RX_RELEASED)
+			break;
+		memcpy(&len, hdr + 12, 4);
+		p->rx_free += frame_bytes(le32toh(len));
+	}
+}
+
 /*
  * Checks the frames read so far and acts on control frames. Returns 0, or a negative errno
  * when the peer sent something it must not have (the connection is then dropped).
@@ -682,10 +699,10 @@ static int rx_parse(struct net_peer *p)
 			tx_ack(p, f.seq);
 			break;
 		case PSYNE_FRAME_PING:
-			ctl_append(p, PSYNE_FRAME_PONG, f.seq, NULL, 0);
-			if (p->rx_seq != UINT64_MAX)
-				ctl_append(p, PSYNE_FRAME_ACK, p->rx_seq, NULL, 0);
-			p->rx_unacked = 0;
+			(void)ctl_append(p, PSYNE_FRAME_PONG, f.seq, NULL, 0);
+			if (p->rx_seq != UINT64_MAX &&
+			    ctl_append(p, PSYNE_FRAME_ACK, p->rx_seq, NULL, 0))
+				p->rx_unacked = 0;
 			break;
 		case PSYNE_FRAME_PONG:
 			break;
@@ -699,13 +716,15 @@ static int rx_parse(struct net_peer *p)
 			if (f.seq == p->rx_seq)
 				p->rx_seq++;
 			p->bye_received = true;
-			ctl_append(p, PSYNE_FRAME_ACK, p->rx_seq, NULL, 0);
-			p->rx_unacked = 0;
+			if (ctl_append(p, PSYNE_FRAME_ACK, p->rx_seq, NULL, 0))
+				p->rx_unacked = 0;
 			break;
 		case PSYNE_FRAME_HELLO:
 			if (p->state != PEER_HELLO)
 				return -EPROTO;
 			rx_handle_hello(p, hdr + PSYNE_FRAME_HDR_SIZE);
+			if (p->state != PEER_UP)
+				return -EPROTO; /* refused, and the connection already dropped */
 			break;
 		case PSYNE_FRAME_REJECT: {
 			uint32_t e;
@@ -719,29 +738,19 @@ static int rx_parse(struct net_peer *p)
 		default:
 			return -EPROTO;
 		}
+		/* Control frames and duplicates take no room once read: a handle that only
+		 * sends would otherwise fill its ring with acknowledgements and stall. */
+		if (p->rx_next == p->rx_parsed && rx_mark(hdr) == RX_SKIP)
+			p->rx_next += n;
 		p->rx_parsed += n;
 	}
+	rx_collect(p);
 	/* Acknowledge often enough that the sender never runs out of ring. */
 	if (p->rx_seq != UINT64_MAX && p->rx_unacked > 0 &&
-	    p->rx_unacked >= MAX(p->remote_window / 4, (uint64_t)1)) {
-		ctl_append(p, PSYNE_FRAME_ACK, p->rx_seq, NULL, 0);
+	    p->rx_unacked >= MAX(p->remote_window / 4, (uint64_t)1) &&
+	    ctl_append(p, PSYNE_FRAME_ACK, p->rx_seq, NULL, 0))
 		p->rx_unacked = 0;
-	}
 	return 0;
-}
-
-/* Frames not handed out yet, and skipped ones released at once. */
-static void rx_collect(struct net_peer *p)
-{
-	while (p->rx_free < p->rx_next) {
-		uint8_t *hdr = psyne__dbuf_at(&p->rx, p->rx_free);
-		uint32_t mark = rx_mark(hdr), len;
-
-		if (mark != RX_SKIP && mark != RX_RELEASED)
-			break;
-		memcpy(&len, hdr + 12, 4);
-		p->rx_free += frame_bytes(le32toh(len));
-	}
 }
 
 /*
@@ -1085,16 +1094,16 @@ static uint64_t peers_tick(struct net_chan *c)
 				break;
 			}
 			if (t - p->last_tx_ns >= ms(c->heartbeat_ms)) {
-				ctl_append(p, PSYNE_FRAME_PING, t, NULL, 0);
-				if (p->rx_seq != UINT64_MAX && p->rx_unacked > 0) {
-					ctl_append(p, PSYNE_FRAME_ACK, p->rx_seq, NULL, 0);
+				(void)ctl_append(p, PSYNE_FRAME_PING, t, NULL, 0);
+				if (p->rx_seq != UINT64_MAX && p->rx_unacked > 0 &&
+				    ctl_append(p, PSYNE_FRAME_ACK, p->rx_seq, NULL, 0))
 					p->rx_unacked = 0;
-				}
 				p->last_tx_ns = t;
 				(void)tx_flush(p);
 			}
 			next = MIN(next, p->last_tx_ns + ms(c->heartbeat_ms));
-			next = MIN(next, p->last_rx_ns + ms(c->peer_timeout_ms));
+			if (!rx_full)
+				next = MIN(next, p->last_rx_ns + ms(c->peer_timeout_ms));
 			break;
 		}
 		case PEER_GONE:
@@ -1136,7 +1145,8 @@ static void listener_warn(struct net_chan *c, const char *fmt, ...)
 
 	if (t - c->warn_window_ns >= WARN_WINDOW_NS) {
 		if (c->warn_suppressed > 0)
-			log_warning("psyne: %s: %" PRIu64 " more refusals in the last 10 s not logged",
+			log_warning("psyne: %s: %" PRIu64
+				    " more refusals in the last 10 s not logged",
 				    c->addr.text, c->warn_suppressed);
 		c->warn_window_ns = t;
 		c->warn_count = 0;
@@ -1200,7 +1210,7 @@ static void accept_all(struct net_chan *c)
 		if (c->n_pending >= NET_MAX_PENDING) {
 			/* A flood of connections that never say HELLO: the oldest goes. */
 			listener_warn(c, "%s: %s: too many connections in handshake, dropped",
-				    c->addr.text, c->pending[0]->name);
+				      c->addr.text, c->pending[0]->name);
 			c->dropped_conns++;
 			pending_close(c, 0);
 		}
@@ -1245,12 +1255,12 @@ static int pending_hello(struct net_chan *c, struct net_pending *q)
 					      &h);
 	if (r < 0) {
 		listener_warn(c, "%s: %s: bad handshake: %s", c->addr.text, q->name,
-			    psyne_strerror(r));
+			      psyne_strerror(r));
 		return r;
 	}
 	if (h.mode != c->mode) {
 		listener_warn(c, "%s: %s: refused: mode %s, ours is %s", c->addr.text, q->name,
-			    psyne__mode_to_string(h.mode), psyne__mode_to_string(c->mode));
+			      psyne__mode_to_string(h.mode), psyne__mode_to_string(c->mode));
 		send_reject(q->tls, q->fd, EEXIST, "channel mode differs");
 		return -EEXIST;
 	}
@@ -1263,8 +1273,8 @@ static int pending_hello(struct net_chan *c, struct net_pending *q)
 		if ((single && peers_live(c, h.session) > 0) ||
 		    (uint32_t)peers_live(c, h.session) >= c->max_peers) {
 			listener_warn(c, "%s: %s: refused: %s", c->addr.text, q->name,
-				    single ? "spsc channel already has its peer" :
-					     "too many peers");
+				      single ? "spsc channel already has its peer" :
+					       "too many peers");
 			send_reject(q->tls, q->fd, single ? EBUSY : EUSERS,
 				    single ? "channel already has its peer" : "too many peers");
 			return single ? -EBUSY : -EUSERS;
@@ -1309,7 +1319,7 @@ static void pending_read(struct net_chan *c, uint32_t i)
 			return;
 		if (r < 0) {
 			listener_warn(c, "%s: %s: refused: TLS: %s", c->addr.text, q->name,
-				    r == -EACCES ? reason : strerror(-r));
+				      r == -EACCES ? reason : strerror(-r));
 			c->dropped_conns++;
 			pending_close(c, i);
 			return;
@@ -1332,7 +1342,7 @@ static void pending_read(struct net_chan *c, uint32_t i)
 
 		if (r < 0 || f.kind != PSYNE_FRAME_HELLO) {
 			listener_warn(c, "%s: %s: not a psyne peer: %s", c->addr.text, q->name,
-				    r < 0 ? psyne_strerror(r) : "first frame is not HELLO");
+				      r < 0 ? psyne_strerror(r) : "first frame is not HELLO");
 			c->dropped_conns++;
 			pending_close(c, i);
 		}
@@ -1352,7 +1362,7 @@ static uint64_t pending_tick(struct net_chan *c)
 	for (uint32_t i = 0; i < c->n_pending;) {
 		if (t >= c->pending[i]->deadline_ns) {
 			listener_warn(c, "%s: %s: no handshake in time, dropped", c->addr.text,
-				    c->pending[i]->name);
+				      c->pending[i]->name);
 			c->dropped_conns++;
 			pending_close(c, i);
 			continue;
@@ -1979,7 +1989,7 @@ int psyne__net_receive(struct psyne_channel *ch, int timeout_ms, size_t max_size
 
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		bool live = false;
+		bool live = false, more = false;
 
 		r = -EAGAIN;
 		for (uint32_t k = 0; k < c->n_peers && r == -EAGAIN; k++) {
@@ -1991,11 +2001,21 @@ int psyne__net_receive(struct psyne_channel *ch, int timeout_ms, size_t max_size
 				r = take_message(p, max_size, ret_msg);
 			if (r == 0)
 				c->rr = (p->index + 1) % c->n_peers;
-			if (p->state != PEER_GONE && !p->bye_received)
-				live = true;
 		}
 		if (r != -EAGAIN)
 			break;
+		/* Reading dropped the lock, and the peer list may have changed meanwhile: decide
+		 * on a fresh look whether anyone is left. */
+		for (uint32_t i = 0; i < c->n_peers; i++) {
+			struct net_peer *p = c->peers[i];
+
+			if (p->state != PEER_GONE && !p->bye_received)
+				live = true;
+			if (p->rx_next < p->rx_parsed)
+				more = true;
+		}
+		if (more)
+			continue;
 		if (!live && (c->ever_up || !c->listener)) {
 			r = gone_error(c);
 			break;
@@ -2078,10 +2098,8 @@ void psyne__net_close(struct psyne_channel *ch)
 				busy = true;
 				continue;
 			}
-			if (p->state == PEER_UP && !p->bye_sent && !p->bye_acked) {
-				ctl_append(p, PSYNE_FRAME_BYE, p->tx_seq, NULL, 0);
-				p->bye_sent = true;
-			}
+			if (p->state == PEER_UP && !p->bye_sent && !p->bye_acked)
+				p->bye_sent = ctl_append(p, PSYNE_FRAME_BYE, p->tx_seq, NULL, 0);
 			/* Not done until the peer has acknowledged BYE: a connection that breaks
 			 * now comes back and BYE goes again. */
 			if (p->state == PEER_UP)
@@ -2111,7 +2129,7 @@ void psyne__net_close(struct psyne_channel *ch)
 				wait_ms = 1;
 			} else if (now() - p->last_ping_ns > ms(100)) {
 				p->last_ping_ns = now();
-				ctl_append(p, PSYNE_FRAME_PING, now(), NULL, 0);
+				(void)ctl_append(p, PSYNE_FRAME_PING, now(), NULL, 0);
 				p->last_tx_ns = now();
 				(void)tx_flush(p);
 			}

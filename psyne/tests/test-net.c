@@ -7,12 +7,12 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <sched.h>
-#include <stdarg.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,6 +221,33 @@ TEST(tcp_both_directions)
 	psyne_close(lc);
 }
 
+/*
+ * Heartbeats every 10 ms on both sides: the I/O thread queues control frames (PING, PONG,
+ * ACK) while the caller's thread is in the middle of writing data, and the byte accounting
+ * of each write must still match what it wrote.
+ */
+TEST(heartbeats_while_streaming)
+{
+	char l[160], d[160];
+	unsigned port = free_port();
+
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen&heartbeat=10&peer_timeout=2000", port);
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?heartbeat=10&peer_timeout=2000&capacity=64K",
+		 port);
+	struct psyne_channel *lc = open_ok(l);
+	struct sender s = { .uri = d, .count = 100000 };
+	pthread_t t;
+
+	ASSERT_OK_ZERO(pthread_create(&t, NULL, send_all, &s));
+	receive_all(lc, 1, s.count, -EPIPE);
+	ASSERT_OK_ZERO(pthread_join(t, NULL));
+	ASSERT_EQ(s.error, 0);
+	struct psyne_stats st;
+	ASSERT_OK(psyne_channel_stats(lc, &st));
+	ASSERT_EQ(st.reconnects, 0u);
+	psyne_close(lc);
+}
+
 TEST(mpsc_many_dialers)
 {
 	char l[128], d[128];
@@ -338,7 +365,8 @@ TEST(hostile_peers)
 
 static int dial_raw(unsigned port)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
@@ -477,7 +505,8 @@ TEST(hostile_sessions)
 	}
 	(void)usleep(300 * 1000); /* the I/O thread frees sessions that are over */
 	uint64_t after = rss_kib();
-	printf("# RSS before %" PRIu64 " KiB, after 1000 dropped connections and 100 sessions %" PRIu64
+	printf("# RSS before %" PRIu64
+	       " KiB, after 1000 dropped connections and 100 sessions %" PRIu64
 	       " KiB; a hostile HELLO was held %.0f ms\n",
 	       before, after, (double)held / 1e6);
 	ASSERT_LT(after, before + 4096);

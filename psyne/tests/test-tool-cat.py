@@ -259,7 +259,7 @@ def open_and_send_failures():
     status, out, err = run("cat", "pigeon://%s" % name, "--recv")
     assert status == 1, status
     assert err == ("psyne: cat: Failed to open 'pigeon://%s': "
-                   "Unknown URI scheme or unsupported segment version\n" % name), err
+                   "Unknown URI scheme, or unsupported segment or protocol version\n" % name), err
 
     uri = "ipc://%s?capacity=4K&mode=mpsc" % name
     recv = receiver_ready(name, uri)

@@ -160,8 +160,8 @@ def hostile_segments():
         assert sorted(mine(err)) == sorted([
             "psyne: stat: Failed to read channel 'ipc://%s': Corrupt shared segment or peer frame" % garbage,
             "psyne: stat: Failed to read channel 'ipc://%s': Corrupt shared segment or peer frame" % unsealed,
-            "psyne: stat: Failed to read channel 'ipc://%s': Unknown URI scheme or unsupported "
-            "segment version" % future]), err
+            "psyne: stat: Failed to read channel 'ipc://%s': Unknown URI scheme, or unsupported "
+            "segment or protocol version" % future]), err
         chans = {c["name"]: c for c in json.loads(out)}
         assert chans[garbage] == {"transport": "ipc", "name": garbage, "uri": "ipc://" + garbage,
                                   "error": "Corrupt shared segment or peer frame", "errno": EPROTO}
