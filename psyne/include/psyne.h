@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libpsyne: zero-copy messaging over rings of pre-allocated memory.
+ * libpsyne: zero-copy messaging over rings of pre-allocated memory, in one process, between
+ * processes, and over the network.
  *
  * A producer reserves space in a channel, writes the message in place and commits it; a
  * consumer receives a view of the message, reads it in place and releases it. The same
@@ -8,6 +9,10 @@
  *
  *   memory://NAME   channel inside one process (threads)
  *   ipc://NAME      channel between processes on one machine (shared memory)
+ *   unix://PATH     stream over a unix socket (unix://@NAME: abstract, no file)
+ *   tcp://HOST:PORT stream over TCP
+ *   tls://HOST:PORT stream over TCP with TLS 1.3
+ *   udp://HOST:PORT one message per datagram, unicast or multicast
  *
  * Options follow as a query: `?mode=spsc|mpsc|spmc|mpmc` (default spsc) and
  * `&capacity=1M` (ring bytes; K, M and G suffixes; rounded up to a power of two; at least
@@ -19,6 +24,29 @@
  * Joining: the second and later openers of a NAME may leave `mode` and `capacity` out and
  * get the channel's; naming a different one fails with -EEXIST. NAME is 1 to 48
  * characters of [A-Za-z0-9._-].
+ *
+ * Streams (unix://, tcp://, tls://; docs/psyne.md, sections "Streams" and "TLS"): with
+ * `?listen` the handle binds and accepts many dialers (one with spsc), receives from all of
+ * them in turn and sends each message to one of them; without it, it dials, and open waits
+ * up to connect_timeout for the first session. Within a session every committed message
+ * arrives once and in order while both processes live, across broken connections: the
+ * dialer dials again and the sender resends what was not acknowledged. HOST is a name, an
+ * IPv4 address or an IPv6 address in brackets. Options:
+ *   capacity=SIZE        each of a session's send and receive rings, 64K to 1G (default
+ *                        1M); the largest message is capacity/2 - 64
+ *   heartbeat=MS         PING after this much silence, 10 to 600000 (default 500)
+ *   peer_timeout=MS      drop a connection that heard nothing this long (default 2000)
+ *   reconnect=MS         end a session not back this long after it broke (default 30000,
+ *                        0: never); the calls then fail with -ECONNRESET
+ *   connect_timeout=MS   a dialer's open waits this long for its session (default 5000)
+ *   linger=MS            close waits this long for what was committed to be acknowledged
+ *                        (default 5000)
+ *   max_peers=N          sessions a listener serves, 1 to 1024 (default 64; spsc: 1)
+ *   nodelay=0            tcp, tls: leave Nagle's algorithm on
+ * tls:// adds cert=PEM, key=PEM, ca=PEM (a dialer checks the listener against it, default
+ * the system store; a listener with ca= requires dialers to show a certificate it signed),
+ * verify=0 (dialer: do not check), or psk=HEX (16 to 64 bytes) and psk_identity=NAME for a
+ * pre-shared key instead of certificates.
  *
  * udp://HOST:PORT carries one message per datagram (docs/psyne.md, section "udp"). HOST is
  * a name, an IPv4 address or an IPv6 address in brackets. With `?listen` the handle binds
@@ -62,6 +90,10 @@
  *   -ENOBUFS          udp: every receive slot is held (release some), or every one of the
  *                     64 send slots is a reservation not yet committed
  *   -EOPNOTSUPP       psyne_channel_udp_stats() on a handle of another transport
+ *   -ECONNRESET       streams: the session broke and did not come back within reconnect
+ *   -EACCES           tls: the peer refused our credentials or showed no acceptable ones
+ *   -EBADMSG          streams: a frame failed its CRC (that peer's session is dropped)
+ *   -EUSERS           streams: the listener serves max_peers sessions already (open)
  *   -ENOMEM, -EMFILE, ... as the system reports them
  *
  * Threads: a handle is used by one thread at a time. Different handles on one channel may
