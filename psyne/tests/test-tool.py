@@ -2,12 +2,13 @@
 # SPDX-License-Identifier: MIT
 """The psyne tool's dispatcher (psyne/tools/psyne.c): help, version and usage errors of the
 verb table. The verbs have their own files: test-tool-cat.py, test-tool-stat.py."""
+import os
 import re
 import sys
 
-from tool_harness import assert_usage_error, main, run, test
+from tool_harness import TOOL, assert_usage_error, main, run, test
 
-VERBS = ["cat", "stat", "help"]
+VERBS = ["cat", "stat", "bench", "help"]
 
 
 @test
@@ -33,6 +34,24 @@ def verb_help():
         assert "Exit status:" in out.decode()
         assert run("help", verb)[:2] == (0, out), verb
         assert run(verb, "-h")[:2] == (0, out), verb
+
+
+@test
+def bench_runs_psyne_bench():
+    """psyne bench hands every argument to psyne-bench, found in the build tree."""
+    bench = os.path.join(os.path.dirname(TOOL), "..", "bench", "psyne-bench")
+    status, out, err = run("bench", "--help")
+    assert status == 0, (status, err)
+    text = out.decode()
+    assert text.startswith("Usage: psyne bench [BENCH-OPTIONS...]\n"), text
+    if not os.access(bench, os.X_OK):
+        return  # built without -Dbench: the verb's own help is all there is
+    assert "Usage: psyne-bench [OPTIONS]" in text, text
+    status, out, err = run("bench", "--smoke", "--only=calib", timeout=120)
+    assert status == 0, (status, out, err)
+    assert "smoke: 0 of 3 cells failed" in out.decode() + err, (out, err)
+    status, out, err = run("bench", "--no-such-option")
+    assert status == 2, (status, out, err)
 
 
 @test

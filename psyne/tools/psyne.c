@@ -2,7 +2,8 @@
 /*
  * psyne: the command-line tool of libpsyne. Verbs come from one table (STYLE.md section
  * 13): `psyne cat` sends or receives on any channel through the public API, `psyne stat`
- * lists the ipc:// channels of this user without joining them.
+ * lists the ipc:// channels of this user without joining them, `psyne bench` runs the
+ * side-by-side benchmark.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -39,6 +40,16 @@ static const struct verb verbs[] = {
 		.help = verb_stat_help,
 	},
 	{
+		.name = "bench",
+		.min_args = 0,
+		.max_args = 64,
+		.synopsis = "[BENCH-OPTIONS...]",
+		.summary = "Run the side-by-side benchmark (psyne-bench)",
+		.parse_argv = verb_bench_parse_argv,
+		.run = verb_bench_run,
+		.help = verb_bench_help,
+	},
+	{
 		.name = "help",
 		.min_args = 0,
 		.max_args = 1,
@@ -62,7 +73,7 @@ void tool_help(void)
 {
 	printf("Usage: " TOOL_NAME " [OPTIONS] VERB [ARGS...]\n"
 	       "\n"
-	       "The command-line tool of libpsyne, zero-copy messaging over shared-memory rings.\n"
+	       "The command-line tool of libpsyne, zero-copy messaging.\n"
 	       "\n"
 	       "Verbs:\n");
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)

@@ -54,6 +54,9 @@ void verb_cat_help(void);
 int verb_stat_parse_argv(int argc, char *argv[]);
 int verb_stat_run(int n_args, char *args[]);
 void verb_stat_help(void);
+int verb_bench_parse_argv(int argc, char *argv[]);
+int verb_bench_run(int n_args, char *args[]);
+void verb_bench_help(void);
 
 /*
  * Prints "psyne: VERB: MESSAGE" and "Try 'psyne VERB --help'." (without VERB when it is
