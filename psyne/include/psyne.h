@@ -43,6 +43,8 @@
  *                        (default 5000)
  *   max_peers=N          sessions a listener serves, 1 to 1024 (default 64; spsc: 1)
  *   nodelay=0            tcp, tls: leave Nagle's algorithm on
+ *   memfd_min=SIZE       unix: messages this large (default 64K; 0: none) travel as sealed
+ *                        memfds the receiver maps: no copy at all, and up to 1G each
  * tls:// adds cert=PEM, key=PEM, ca=PEM (a dialer checks the listener against it, default
  * the system store; a listener with ca= requires dialers to show a certificate it signed),
  * verify=0 (dialer: do not check), or psk=HEX (16 to 64 bytes) and psk_identity=NAME for a

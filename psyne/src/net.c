@@ -34,7 +34,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -67,6 +69,10 @@
 #define NET_STAGE (64u << 10)
 #define FRAME_ALIGN 8u
 #define SLOT_HDR 8u
+#define NET_DEFAULT_MEMFD_MIN (64u << 10)
+#define NET_MEMFD_MAX (1u << 30) /* largest message passed as a memfd */
+#define NET_RX_FDS 64u		 /* descriptors received ahead of their frames */
+#define MEMFD_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
 enum {
 	SLOT_RESERVED = 0,
@@ -95,6 +101,26 @@ struct net_slot {
 	uint32_t flags;
 };
 _Static_assert(sizeof(struct net_slot) == SLOT_HDR, "tx slot header");
+
+/*
+ * unix:// passes large messages as sealed memfds (SCM_RIGHTS): such a tx slot holds the
+ * frame header (flag PSYNE_FRAME_F_MEMFD, length = the message's size) and this, and only
+ * the header travels in the stream. The receiver maps the memfd read-only and hands out a
+ * view of it: the payload is never copied, not even by the kernel.
+ */
+struct memfd_ref {
+	int32_t fd;
+	uint32_t reserved; /* the size reserved: commit may shrink it */
+	uint8_t *map;	   /* writable mapping until commit, then NULL */
+};
+#define MEMFD_SLOT (SLOT_HDR + PSYNE_FRAME_HDR_SIZE + ALIGN_TO(sizeof(struct memfd_ref), 8u))
+
+/* A received memfd message, mapped until it is released. */
+struct rx_map {
+	uint64_t pos;
+	uint8_t *map;
+	size_t len;
+};
 
 struct net_chan;
 
@@ -141,6 +167,10 @@ struct net_peer {
 	uint64_t rx_seq;    /* next DATA seq expected; UINT64_MAX: take the first one */
 	uint64_t rx_unacked;
 	uint32_t held;
+	int rx_fds[NET_RX_FDS]; /* unix://: memfds received, for frames not parsed yet */
+	uint32_t rx_fds_head, rx_fds_n;
+	struct rx_map *rx_maps;
+	uint32_t n_rx_maps, cap_rx_maps;
 	uint32_t remote_max_msg;
 	uint64_t remote_window;
 
@@ -173,6 +203,8 @@ struct net_chan {
 	uint32_t heartbeat_ms, peer_timeout_ms, reconnect_ms, connect_timeout_ms, linger_ms;
 	uint32_t max_peers;
 	bool nodelay;
+	bool fd_passing;	   /* unix:// */
+	uint32_t memfd_min;	   /* messages this large go as memfds; 0: never */
 	struct psyne_tls_ctx *tls; /* tls:// */
 
 	pthread_mutex_t lock;
@@ -226,6 +258,47 @@ static struct net_slot *slot_at(struct net_peer *p, uint64_t pos)
 	return (struct net_slot *)psyne__dbuf_at(&p->tx, pos);
 }
 
+static bool hdr_is_memfd(const uint8_t *hdr)
+{
+	uint16_t flags;
+
+	memcpy(&flags, hdr + 6, 2);
+	return (le16toh(flags) & PSYNE_FRAME_F_MEMFD) != 0;
+}
+
+/* The bytes a frame takes in the stream: its header alone for a memfd one. */
+static uint32_t stream_bytes(const uint8_t *hdr)
+{
+	uint32_t len;
+
+	if (hdr_is_memfd(hdr))
+		return PSYNE_FRAME_HDR_SIZE;
+	memcpy(&len, hdr + 12, 4);
+	return frame_bytes(le32toh(len));
+}
+
+static struct memfd_ref *slot_memfd(struct net_slot *s)
+{
+	uint8_t *hdr = (uint8_t *)(s + 1);
+
+	return hdr_is_memfd(hdr) ? (struct memfd_ref *)(hdr + PSYNE_FRAME_HDR_SIZE) : NULL;
+}
+
+/* Lets go of a memfd slot's descriptor and mapping (acknowledged, cancelled, freed). */
+static void slot_memfd_drop(struct net_slot *s)
+{
+	struct memfd_ref *m = slot_memfd(s);
+
+	if (!m)
+		return;
+	if (m->map)
+		(void)munmap(m->map, m->reserved); /* cannot fail on a mapping we made */
+	if (m->fd >= 0)
+		close(m->fd);
+	m->map = NULL;
+	m->fd = -1;
+}
+
 static void kick(int efd)
 {
 	uint64_t one = 1;
@@ -252,14 +325,76 @@ static ssize_t stream_read(struct psyne_tls *tls, int fd, void *buf, size_t len)
 	return n < 0 ? -errno : n;
 }
 
-static ssize_t stream_writev(struct psyne_tls *tls, int fd, struct iovec *iov, int n)
+/*
+ * recvmsg() on a unix socket, which may carry memfds: they go to `fds` (at most `max`, the
+ * number in *ret_nfds). A message whose descriptors did not fit is a protocol error.
+ */
+static ssize_t stream_read_fds(int fd, void *buf, size_t len, int *fds, unsigned max,
+			       unsigned *ret_nfds)
 {
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int) * 8)];
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = control.buf,
+			     .msg_controllen = sizeof(control.buf) };
+	unsigned n_fds = 0;
+	bool lost = false;
+	ssize_t n;
+
+	n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int got;
+
+			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (n_fds < max)
+				fds[n_fds++] = got;
+			else {
+				close(got);
+				lost = true;
+			}
+		}
+	}
+	*ret_nfds = n_fds;
+	if (lost || (mh.msg_flags & MSG_CTRUNC)) {
+		for (unsigned i = 0; i < n_fds; i++)
+			close(fds[i]);
+		*ret_nfds = 0;
+		return -EPROTO;
+	}
+	return n;
+}
+
+/* sendmsg() or its TLS counterpart; `pass_fd` >= 0 goes along with the first byte. */
+static ssize_t stream_writev(struct psyne_tls *tls, int fd, struct iovec *iov, int n, int pass_fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
 	ssize_t w;
 
 	if (tls)
 		return psyne__tls_writev(tls, iov, n);
-	w = sendmsg(fd, &(struct msghdr){ .msg_iov = iov, .msg_iovlen = (size_t)n },
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (pass_fd >= 0) {
+		memset(&control, 0, sizeof(control));
+		mh.msg_control = control.buf;
+		mh.msg_controllen = sizeof(control.buf);
+		control.h.cmsg_level = SOL_SOCKET;
+		control.h.cmsg_type = SCM_RIGHTS;
+		control.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&control.h), &pass_fd, sizeof(int));
+	}
+	w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	return w < 0 ? -errno : w;
 }
 
@@ -332,7 +467,7 @@ static void send_reject(struct psyne_tls *tls, int fd, int err, const char *reas
 	psyne__frame_encode(buf, &f, buf + PSYNE_FRAME_HDR_SIZE, len);
 	/* Best effort: the connection is closed right after. */
 	(void)stream_writev(tls, fd,
-			    &(struct iovec){ .iov_base = buf, .iov_len = frame_bytes(len) }, 1);
+			    &(struct iovec){ .iov_base = buf, .iov_len = frame_bytes(len) }, 1, -1);
 }
 
 /* ---- tx ---------------------------------------------------------------------------- */
@@ -350,15 +485,19 @@ static void tx_advance_ready(struct net_peer *p)
 			struct psyne_frame f;
 			uint32_t type, len;
 
+			bool memfd = hdr_is_memfd(hdr);
+
 			memcpy(&type, hdr + 8, 4);
 			memcpy(&len, hdr + 12, 4);
 			f = (struct psyne_frame){
 				.kind = PSYNE_FRAME_DATA,
+				.flags = memfd ? PSYNE_FRAME_F_MEMFD : 0,
 				.type = type,
 				.length = len,
 				.seq = p->tx_seq++,
 			};
-			psyne__frame_encode(hdr, &f, hdr + PSYNE_FRAME_HDR_SIZE, len);
+			/* A memfd frame's CRC covers its header: the payload is sealed instead. */
+			psyne__frame_encode(hdr, &f, hdr + PSYNE_FRAME_HDR_SIZE, memfd ? 0 : len);
 		}
 		p->tx_ready += s->total;
 	}
@@ -379,6 +518,7 @@ static void tx_ack(struct net_peer *p, uint64_t upto)
 
 		if (s->flags == SLOT_READY)
 			p->tx_acked_seq++;
+		slot_memfd_drop(s);
 		p->tx_acked += s->total;
 		/* Only a resume acknowledges what this connection has not sent. A write in
 		 * flight accounts for itself (tx_done()), even if the peer acknowledged part
@@ -398,12 +538,10 @@ static void tx_ack(struct net_peer *p, uint64_t upto)
 static uint8_t *slot_wire(struct net_peer *p, uint64_t pos, uint32_t *ret_len)
 {
 	struct net_slot *s = slot_at(p, pos);
-	uint32_t len;
 
 	if (s->flags != SLOT_READY)
 		return NULL;
-	memcpy(&len, (uint8_t *)(s + 1) + 12, 4);
-	*ret_len = frame_bytes(le32toh(len));
+	*ret_len = stream_bytes((uint8_t *)(s + 1));
 	return (uint8_t *)(s + 1);
 }
 
@@ -413,6 +551,7 @@ struct tx_plan {
 	size_t bytes;
 	bool ctl_first; /* the control bytes go before the data */
 	uint32_t ctl_bytes;
+	int pass_fd; /* a memfd frame's descriptor, sent with the plan's first byte */
 };
 
 static void plan_add(struct tx_plan *t, void *base, size_t len)
@@ -431,6 +570,7 @@ static void tx_plan(struct net_peer *p, struct tx_plan *t)
 	t->n = 0;
 	t->bytes = 0;
 	t->ctl_bytes = 0;
+	t->pass_fd = -1;
 	t->ctl_first = p->ctl_off > 0 || off == 0;
 	if (!t->ctl_first && pos < p->tx_ready) {
 		w = slot_wire(p, pos, &len);
@@ -446,9 +586,21 @@ static void tx_plan(struct net_peer *p, struct tx_plan *t)
 	if (p->state != PEER_UP)
 		return; /* only control frames until the handshake is done */
 	for (; pos < p->tx_ready && t->n < (int)NET_IOV_MAX; pos += slot_at(p, pos)->total) {
+		struct memfd_ref *m;
+
 		w = slot_wire(p, pos, &len);
-		if (w)
-			plan_add(t, w + off, len - off);
+		if (!w)
+			continue;
+		/* A memfd frame's descriptor rides on the first byte of a write of its own. */
+		m = slot_memfd(slot_at(p, pos));
+		if (m && off == 0) {
+			if (t->n > 0)
+				break;
+			t->pass_fd = m->fd;
+			plan_add(t, w, len);
+			break;
+		}
+		plan_add(t, w + off, len - off);
 		off = 0;
 	}
 }
@@ -580,6 +732,7 @@ static bool tx_flush(struct net_peer *p)
 		struct iovec *iov = t.iov;
 		int fd = p->fd, niov;
 
+		t.pass_fd = -1;
 		if (tls) {
 			if (p->stage_off == p->stage_len && stage_fill(p) == 0)
 				return true;
@@ -596,7 +749,7 @@ static bool tx_flush(struct net_peer *p)
 		p->writing = true;
 		p->tx_inflight = p->tx_slot;
 		pthread_mutex_unlock(&c->lock);
-		n = stream_writev(tls, fd, iov, niov);
+		n = stream_writev(tls, fd, iov, niov, t.pass_fd);
 		int e = n < 0 ? (int)-n : 0;
 		pthread_mutex_lock(&c->lock);
 		p->writing = false;
@@ -644,13 +797,71 @@ static void rx_collect(struct net_peer *p)
 {
 	while (p->rx_free < p->rx_next) {
 		uint8_t *hdr = psyne__dbuf_at(&p->rx, p->rx_free);
-		uint32_t mark = rx_mark(hdr), len;
+		uint32_t mark = rx_mark(hdr);
 
 		if (mark != RX_SKIP && mark != RX_RELEASED)
 			break;
-		memcpy(&len, hdr + 12, 4);
-		p->rx_free += frame_bytes(le32toh(len));
+		p->rx_free += stream_bytes(hdr);
 	}
+}
+
+static struct rx_map *rx_map_find(struct net_peer *p, uint64_t pos)
+{
+	for (uint32_t i = 0; i < p->n_rx_maps; i++)
+		if (p->rx_maps[i].pos == pos)
+			return &p->rx_maps[i];
+	return NULL;
+}
+
+static void rx_map_remove(struct net_peer *p, struct rx_map *m)
+{
+	(void)munmap(m->map, m->len); /* ours: cannot fail */
+	*m = p->rx_maps[--p->n_rx_maps];
+}
+
+/*
+ * The memfd of the memfd frame at `pos`, the next descriptor received: checked (the size
+ * the frame says, sealed against writing and resizing) and mapped read-only, or, for a
+ * duplicate (`keep` false), closed.
+ */
+static int rx_memfd(struct net_peer *p, uint64_t pos, uint32_t len, bool keep)
+{
+	struct stat st;
+	int fd, seals;
+	void *map;
+
+	if (p->rx_fds_n == 0)
+		return -EPROTO; /* a memfd frame without its descriptor */
+	fd = p->rx_fds[p->rx_fds_head];
+	p->rx_fds_head = (p->rx_fds_head + 1) % NET_RX_FDS;
+	p->rx_fds_n--;
+	if (!keep) {
+		close(fd);
+		return 0;
+	}
+	seals = fcntl(fd, F_GET_SEALS);
+	if (len == 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != len ||
+	    seals < 0 || (seals & MEMFD_SEALS) != MEMFD_SEALS) {
+		close(fd);
+		return -EPROTO; /* not a sealed memfd of that size: it could change under us */
+	}
+	if (p->n_rx_maps == p->cap_rx_maps) {
+		uint32_t cap = MAX(p->cap_rx_maps * 2, 16u);
+		struct rx_map *v = realloc(p->rx_maps, cap * sizeof(*v));
+
+		if (!v) {
+			close(fd);
+			return -ENOMEM;
+		}
+		p->rx_maps = v;
+		p->cap_rx_maps = cap;
+	}
+	map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	close(fd); /* the mapping keeps the memory */
+	if (map == MAP_FAILED)
+		return -errno;
+	p->rx_maps[p->n_rx_maps++] = (struct rx_map){ .pos = pos, .map = map, .len = len };
+	return 0;
 }
 
 /*
@@ -664,18 +875,22 @@ static int rx_parse(struct net_peer *p)
 	while (p->rx_filled - p->rx_parsed >= PSYNE_FRAME_HDR_SIZE) {
 		uint8_t *hdr = psyne__dbuf_at(&p->rx, p->rx_parsed);
 		struct psyne_frame f;
+		bool memfd;
 		uint32_t n;
 		int r;
 
-		r = psyne__frame_decode(hdr, c->max_msg, &f);
+		r = psyne__frame_decode(hdr, c->fd_passing ? NET_MEMFD_MAX : c->max_msg, &f);
 		if (r < 0)
 			return r;
-		if (f.flags != 0)
-			return -EPROTO; /* memfd payloads travel only on unix:// (not yet) */
-		n = frame_bytes(f.length);
+		memfd = (f.flags & PSYNE_FRAME_F_MEMFD) != 0;
+		if (memfd && !c->fd_passing)
+			return -EPROTO; /* memfds travel only over unix:// */
+		if (!memfd && f.length > c->max_msg)
+			return -EMSGSIZE;
+		n = memfd ? PSYNE_FRAME_HDR_SIZE : frame_bytes(f.length);
 		if (p->rx_filled - p->rx_parsed < n)
 			break;
-		r = psyne__frame_verify(hdr, hdr + PSYNE_FRAME_HDR_SIZE, f.length);
+		r = psyne__frame_verify(hdr, hdr + PSYNE_FRAME_HDR_SIZE, memfd ? 0 : f.length);
 		if (r < 0)
 			return r;
 		p->last_rx_ns = now();
@@ -689,6 +904,11 @@ static int rx_parse(struct net_peer *p)
 				p->rx_seq = f.seq;
 			if (f.seq > p->rx_seq)
 				return -EPROTO; /* a gap: frames are never lost inside a session */
+			if (memfd) {
+				r = rx_memfd(p, p->rx_parsed, f.length, f.seq == p->rx_seq);
+				if (r < 0)
+					return r;
+			}
 			if (f.seq == p->rx_seq) {
 				rx_set_mark(hdr, RX_DATA);
 				p->rx_seq++;
@@ -770,15 +990,35 @@ static ssize_t rx_fill(struct net_peer *p)
 
 	if (!can_read(p) || fd < 0 || room == 0 || p->state == PEER_TLS)
 		return 0;
+	int fds[8];
+	unsigned n_fds = 0;
+
 	p->reading = true;
 	pthread_mutex_unlock(&c->lock);
-	n = stream_read(tls, fd, at, MIN(room, (uint64_t)NET_READ_MAX));
+	if (c->fd_passing)
+		n = stream_read_fds(fd, at, MIN(room, (uint64_t)NET_READ_MAX), fds, ELEMENTSOF(fds),
+				    &n_fds);
+	else
+		n = stream_read(tls, fd, at, MIN(room, (uint64_t)NET_READ_MAX));
 	int e = n < 0 ? (int)-n : 0;
 	pthread_mutex_lock(&c->lock);
 	p->reading = false;
 	fd_settle(p);
-	if (p->fd != fd)
+	if (p->fd != fd) {
+		for (unsigned i = 0; i < n_fds; i++)
+			close(fds[i]);
 		return 0; /* dropped meanwhile */
+	}
+	for (unsigned i = 0; i < n_fds; i++) {
+		if (p->rx_fds_n == NET_RX_FDS) {
+			close(fds[i]);
+			e = EPROTO; /* descriptors far ahead of their frames */
+			n = -1;
+			continue;
+		}
+		p->rx_fds[(p->rx_fds_head + p->rx_fds_n) % NET_RX_FDS] = fds[i];
+		p->rx_fds_n++;
+	}
 	if (n == 0) {
 		peer_down(p, p->bye_received ? -EPIPE : -ECONNRESET, "connection closed");
 		return -ECONNRESET;
@@ -812,10 +1052,30 @@ static ssize_t rx_fill(struct net_peer *p)
 
 /* ---- sessions ---------------------------------------------------------------------- */
 
+/* Descriptors received for frames that will never be parsed (the connection dropped). */
+static void rx_fds_clear(struct net_peer *p)
+{
+	while (p->rx_fds_n > 0) {
+		close(p->rx_fds[p->rx_fds_head]);
+		p->rx_fds_head = (p->rx_fds_head + 1) % NET_RX_FDS;
+		p->rx_fds_n--;
+	}
+}
+
 static void peer_free(struct net_peer *p)
 {
 	if (!p)
 		return;
+	for (uint64_t pos = p->tx_acked; p->tx.base && pos < p->tx_end;) {
+		struct net_slot *s = slot_at(p, pos);
+
+		slot_memfd_drop(s);
+		pos += s->total;
+	}
+	for (uint32_t i = 0; i < p->n_rx_maps; i++)
+		(void)munmap(p->rx_maps[i].map, p->rx_maps[i].len); /* ours: cannot fail */
+	free(p->rx_maps);
+	rx_fds_clear(p);
 	psyne__tls_free(p->tls);
 	psyne__tls_free(p->dead_tls);
 	free(p->stage);
@@ -898,6 +1158,7 @@ static void peer_down(struct net_peer *p, int err, const char *why)
 	}
 	p->ctl_off = p->ctl_len = 0;
 	p->stage_off = p->stage_len = 0;
+	rx_fds_clear(p);
 	p->tx_off = 0;
 	/* Whatever was read of a frame that did not complete is dropped with the connection. */
 	p->rx_filled = p->rx_parsed;
@@ -1530,6 +1791,17 @@ static int parse_options(struct net_chan *c, struct psyne_uri *uri)
 			  "heartbeat, max_peers 1..1024");
 		return -EINVAL;
 	}
+	c->memfd_min = NET_DEFAULT_MEMFD_MIN;
+	s = psyne__uri_get(uri, "memfd_min");
+	if (s) {
+		uint64_t v;
+
+		if (!c->fd_passing || parse_size(s, &v) < 0 || v > NET_MEMFD_MAX) {
+			log_error("psyne: memfd_min=%s: a size up to 1G, on unix:// only", s);
+			return -EINVAL;
+		}
+		c->memfd_min = (uint32_t)v;
+	}
 	s = psyne__uri_get(uri, "nodelay");
 	if (s)
 		c->nodelay = !streq(s, "0");
@@ -1655,6 +1927,7 @@ int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri
 		return -ENOMEM;
 	c->family = family;
 	c->base.ops = family->transport;
+	c->fd_passing = family->fd_passing;
 	c->listen_fd = c->io_wake = c->user_wake = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	r = parse_options(c, uri);
@@ -1804,6 +2077,49 @@ static struct net_peer *pick_sender(struct net_chan *c, uint32_t need, bool *ret
 	return NULL;
 }
 
+/* A memfd for a message of `size` bytes, mapped for the caller to write into. */
+static int memfd_reserve(struct net_slot *s, size_t size, uint8_t **ret_data)
+{
+	uint8_t *hdr = (uint8_t *)(s + 1);
+	struct memfd_ref *m = (struct memfd_ref *)(hdr + PSYNE_FRAME_HDR_SIZE);
+	uint16_t flags = htole16(PSYNE_FRAME_F_MEMFD);
+	int fd, r;
+	void *map;
+
+	fd = memfd_create("psyne-msg", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	memcpy(hdr + 6, &flags, 2);
+	*m = (struct memfd_ref){ .fd = fd, .reserved = (uint32_t)size, .map = map };
+	*ret_data = map;
+	return 0;
+}
+
+/* Commit of a memfd message: unmap it, trim it to its size and seal it for good. */
+static int memfd_commit(struct memfd_ref *m, size_t size)
+{
+	if (m->map) {
+		(void)munmap(m->map, m->reserved); /* cannot fail on a mapping we made */
+		m->map = NULL;
+	}
+	if (size < m->reserved && ftruncate(m->fd, (off_t)size) < 0)
+		return -errno;
+	if (fcntl(m->fd, F_ADD_SEALS, MEMFD_SEALS | F_SEAL_SEAL) < 0)
+		return -errno;
+	return 0;
+}
+
 int psyne__net_reserve(struct psyne_channel *ch, size_t size, int timeout_ms,
 		       struct psyne_msg *ret_msg)
 {
@@ -1812,25 +2128,34 @@ int psyne__net_reserve(struct psyne_channel *ch, size_t size, int timeout_ms,
 	uint32_t need;
 	int r = 0;
 
-	if (size > c->max_msg)
+	bool memfd = c->fd_passing && c->memfd_min > 0 && size >= c->memfd_min;
+
+	if (size > (memfd ? NET_MEMFD_MAX : c->max_msg))
 		return -EMSGSIZE;
-	need = SLOT_HDR + frame_bytes((uint32_t)size);
+	need = memfd ? MEMFD_SLOT : SLOT_HDR + frame_bytes((uint32_t)size);
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		bool any;
 		struct net_peer *p = pick_sender(c, need, &any);
 
 		if (p) {
-			if (size > p->remote_max_msg && p->remote_max_msg > 0) {
+			if (!memfd && size > p->remote_max_msg && p->remote_max_msg > 0) {
 				r = -EMSGSIZE;
 				break;
 			}
 			struct net_slot *s = slot_at(p, p->tx_end);
+			uint8_t *data = (uint8_t *)(s + 1) + PSYNE_FRAME_HDR_SIZE;
 
 			s->total = need;
 			s->flags = SLOT_RESERVED;
+			memset(s + 1, 0, PSYNE_FRAME_HDR_SIZE);
+			if (memfd) {
+				r = memfd_reserve(s, size, &data);
+				if (r < 0)
+					break;
+			}
 			*ret_msg = (struct psyne_msg){
-				.data = (uint8_t *)(s + 1) + PSYNE_FRAME_HDR_SIZE,
+				.data = data,
 				.size = size,
 				.priv = { p->tx_end, (uint64_t)(uintptr_t)p },
 			};
@@ -1870,7 +2195,10 @@ static struct net_slot *own_slot(struct net_peer *p, const struct psyne_msg *msg
 	if (pos < p->tx_ready || pos >= p->tx_end || pos % FRAME_ALIGN != 0)
 		return NULL;
 	s = slot_at(p, pos);
-	if (s->flags != SLOT_RESERVED || (uint8_t *)(s + 1) + PSYNE_FRAME_HDR_SIZE != msg->data)
+	if (s->flags != SLOT_RESERVED)
+		return NULL;
+	if (slot_memfd(s) ? slot_memfd(s)->map != msg->data :
+			    (uint8_t *)(s + 1) + PSYNE_FRAME_HDR_SIZE != msg->data)
 		return NULL;
 	return s;
 }
@@ -1878,6 +2206,7 @@ static struct net_slot *own_slot(struct net_peer *p, const struct psyne_msg *msg
 int psyne__net_commit(struct psyne_channel *ch, struct psyne_msg *msg)
 {
 	struct net_chan *c = chan(ch);
+	struct memfd_ref *m;
 	struct net_peer *p;
 	struct net_slot *s;
 	uint8_t *hdr;
@@ -1886,9 +2215,18 @@ int psyne__net_commit(struct psyne_channel *ch, struct psyne_msg *msg)
 	pthread_mutex_lock(&c->lock);
 	p = msg_peer(c, msg);
 	s = p ? own_slot(p, msg) : NULL;
-	if (!s || msg->size > s->total - SLOT_HDR - PSYNE_FRAME_HDR_SIZE) {
+	m = s ? slot_memfd(s) : NULL;
+	if (!s || msg->size > (m ? m->reserved : s->total - SLOT_HDR - PSYNE_FRAME_HDR_SIZE)) {
 		pthread_mutex_unlock(&c->lock);
 		return -EINVAL;
+	}
+	if (m) {
+		int r = memfd_commit(m, msg->size);
+
+		if (r < 0) {
+			pthread_mutex_unlock(&c->lock);
+			return r;
+		}
 	}
 	hdr = (uint8_t *)(s + 1);
 	/* type and length wait here for tx_advance_ready(), which writes the frame header. */
@@ -1896,8 +2234,9 @@ int psyne__net_commit(struct psyne_channel *ch, struct psyne_msg *msg)
 	memcpy(hdr + 8, &v, 4);
 	v = htole32((uint32_t)msg->size);
 	memcpy(hdr + 12, &v, 4);
-	memset(hdr + PSYNE_FRAME_HDR_SIZE + msg->size, 0,
-	       frame_bytes((uint32_t)msg->size) - PSYNE_FRAME_HDR_SIZE - msg->size);
+	if (!m)
+		memset(hdr + PSYNE_FRAME_HDR_SIZE + msg->size, 0,
+		       frame_bytes((uint32_t)msg->size) - PSYNE_FRAME_HDR_SIZE - msg->size);
 	s->flags = SLOT_READY;
 	p->messages_tx++;
 	p->bytes_tx += msg->size;
@@ -1935,6 +2274,7 @@ void psyne__net_cancel(struct psyne_channel *ch, struct psyne_msg *msg)
 	p = msg_peer(c, msg);
 	s = p ? own_slot(p, msg) : NULL;
 	if (s) {
+		slot_memfd_drop(s);
 		if (msg->priv[0] + s->total == p->tx_end)
 			p->tx_end = msg->priv[0]; /* the newest: just forget it */
 		else
@@ -1952,23 +2292,32 @@ static int take_message(struct net_peer *p, size_t max_size, struct psyne_msg *r
 		uint8_t *hdr = psyne__dbuf_at(&p->rx, p->rx_next);
 		uint32_t len, type;
 
+		uint8_t *data = hdr + PSYNE_FRAME_HDR_SIZE;
+
 		memcpy(&len, hdr + 12, 4);
 		len = le32toh(len);
 		if (rx_mark(hdr) != RX_DATA) {
-			p->rx_next += frame_bytes(len);
+			p->rx_next += stream_bytes(hdr);
 			continue;
 		}
 		if (len > max_size)
 			return -EMSGSIZE;
+		if (hdr_is_memfd(hdr)) {
+			struct rx_map *m = rx_map_find(p, p->rx_next);
+
+			if (!m)
+				return -EPROTO;
+			data = m->map;
+		}
 		memcpy(&type, hdr + 8, 4);
 		rx_set_mark(hdr, RX_HELD);
 		*ret = (struct psyne_msg){
-			.data = hdr + PSYNE_FRAME_HDR_SIZE,
+			.data = data,
 			.size = len,
 			.type = le32toh(type),
 			.priv = { p->rx_next, (uint64_t)(uintptr_t)p },
 		};
-		p->rx_next += frame_bytes(len);
+		p->rx_next += stream_bytes(hdr);
 		p->held++;
 		p->messages_rx++;
 		p->bytes_rx += len;
@@ -2041,8 +2390,15 @@ void psyne__net_release(struct psyne_channel *ch, struct psyne_msg *msg)
 	pthread_mutex_lock(&c->lock);
 	p = msg_peer(c, msg);
 	if (p && msg->priv[0] >= p->rx_free && msg->priv[0] < p->rx_next) {
+		struct rx_map *m = NULL;
+
 		hdr = psyne__dbuf_at(&p->rx, msg->priv[0]);
-		if (rx_mark(hdr) == RX_HELD && hdr + PSYNE_FRAME_HDR_SIZE == msg->data) {
+		if (hdr_is_memfd(hdr))
+			m = rx_map_find(p, msg->priv[0]);
+		if (rx_mark(hdr) == RX_HELD &&
+		    (m ? m->map == msg->data : hdr + PSYNE_FRAME_HDR_SIZE == msg->data)) {
+			if (m)
+				rx_map_remove(p, m);
 			rx_set_mark(hdr, RX_RELEASED);
 			p->held--;
 			msg->priv[1] = 0;

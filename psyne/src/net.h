@@ -23,7 +23,8 @@ struct psyne_net_family {
 	const struct psyne_transport *transport;
 	/* Parses the URI's address into a socket address; -EINVAL with a log line if bad. */
 	int (*resolve)(const char *address, bool listen, struct psyne_net_addr *ret);
-	bool tls; /* TLS 1.3 over the socket (tls.c) */
+	bool tls;	 /* TLS 1.3 over the socket (tls.c) */
+	bool fd_passing; /* unix sockets: large messages travel as sealed memfds */
 };
 
 /* HOST:PORT for tcp:// and tls:// (transport_tcp.c). */

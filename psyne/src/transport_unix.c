@@ -64,6 +64,7 @@ const struct psyne_transport psyne__transport_unix;
 static const struct psyne_net_family unix_family = {
 	.transport = &psyne__transport_unix,
 	.resolve = unix_resolve,
+	.fd_passing = true,
 };
 
 static int unix_open(struct psyne_uri *uri, struct psyne_channel **ret_channel)

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -17,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -192,6 +195,64 @@ TEST(tcp_stream)
 	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen", port);
 	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u", port);
 	stream(l, d);
+}
+
+/*
+ * unix:// passes large messages as sealed memfds: messages larger than the ring itself
+ * (4 MiB through a 1 MiB ring), interleaved with small ones that go through the stream,
+ * arrive whole and in order; the receiver's view is a read-only mapping of the sender's
+ * pages.
+ */
+TEST(unix_memfd_messages)
+{
+	char l[128], d[128];
+	const uint32_t count = 60;
+
+	snprintf(l, sizeof(l), "unix://@psyne-memfd-%d?listen", getpid());
+	snprintf(d, sizeof(d), "unix://@psyne-memfd-%d", getpid());
+	struct psyne_channel *lc = open_ok(l), *dc = open_ok(d);
+
+	for (uint32_t i = 0; i < count; i++) {
+		size_t size = i % 3 == 0 ? (4u << 20) + i : i % 3 == 1 ? 100u << 10 : 64 + i;
+		struct psyne_msg m;
+
+		ASSERT_OK(psyne_reserve(dc, size, 10000, &m));
+		memset(m.data, (int)i, size);
+		memcpy(m.data, &i, sizeof(i));
+		m.type = i;
+		if (i == 7)
+			m.size = size / 2; /* a memfd message may shrink too */
+		size = m.size;
+		ASSERT_OK(psyne_commit(dc, &m));
+
+		struct psyne_msg r;
+		uint32_t got;
+		ASSERT_OK(psyne_receive(lc, 10000, &r));
+		ASSERT_EQ(r.type, i);
+		ASSERT_EQ(r.size, size);
+		memcpy(&got, r.data, sizeof(got));
+		ASSERT_EQ(got, i);
+		ASSERT_EQ(((const uint8_t *)r.data)[size - 1], (uint8_t)i);
+		psyne_release(lc, &r);
+	}
+	/* Reserve and cancel: the memfd goes, nothing is sent. */
+	struct psyne_msg m;
+	ASSERT_OK(psyne_reserve(dc, 1u << 20, 0, &m));
+	psyne_cancel(dc, &m);
+	psyne_close(dc);
+	ASSERT_ERROR(psyne_receive(lc, 10000, &m), EPIPE);
+	psyne_close(lc);
+
+	/* Without memfds a message must fit the ring; memfd_min is a unix:// option. */
+	struct psyne_channel *ch = NULL;
+	snprintf(l, sizeof(l), "unix://@psyne-memfd2-%d?listen&memfd_min=0", getpid());
+	snprintf(d, sizeof(d), "unix://@psyne-memfd2-%d?memfd_min=0", getpid());
+	lc = open_ok(l);
+	dc = open_ok(d);
+	ASSERT_ERROR(psyne_reserve(dc, 4u << 20, 0, &m), EMSGSIZE);
+	psyne_close(dc);
+	psyne_close(lc);
+	ASSERT_ERROR(psyne_open("tcp://127.0.0.1:1?memfd_min=1M", &ch), EINVAL);
 }
 
 /* Each side sends and receives on its one handle (a handle is used by one thread). */
@@ -523,6 +584,75 @@ TEST(hostile_sessions)
 	psyne_close(s.ch);
 	struct psyne_msg m;
 	ASSERT_ERROR(psyne_receive(lc, 5000, &m), EPIPE);
+	psyne_close(lc);
+}
+
+/* A handshake on a raw unix socket, then a memfd frame with `fd` (-1: none) attached. */
+static void send_memfd_frame(const char *name, int fd, uint32_t len)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	uint8_t buf[PSYNE_FRAME_HDR_SIZE + PSYNE_FRAME_HELLO_SIZE];
+	static uint64_t session = 42;
+	struct psyne_hello h = { .session = session++,
+				 .next_seq = UINT64_MAX,
+				 .mode = 1, /* mpsc */
+				 .max_msg = 4096,
+				 .heartbeat_ms = 500,
+				 .window = 1 << 20 };
+	struct psyne_frame f = { .kind = PSYNE_FRAME_HELLO, .length = PSYNE_FRAME_HELLO_SIZE };
+	socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	memcpy(a.sun_path + 1, name, strlen(name));
+	ASSERT_OK_ERRNO(connect(s, (struct sockaddr *)&a, alen));
+	psyne__frame_hello_encode(buf + PSYNE_FRAME_HDR_SIZE, &h);
+	psyne__frame_encode(buf, &f, buf + PSYNE_FRAME_HDR_SIZE, PSYNE_FRAME_HELLO_SIZE);
+	ASSERT_EQ(send(s, buf, sizeof(buf), MSG_NOSIGNAL), (ssize_t)sizeof(buf));
+	ASSERT_EQ(recv(s, buf, sizeof(buf), MSG_WAITALL), (ssize_t)sizeof(buf));
+
+	f = (struct psyne_frame){
+		.kind = PSYNE_FRAME_DATA, .flags = PSYNE_FRAME_F_MEMFD, .length = len, .seq = 0
+	};
+	psyne__frame_encode(buf, &f, NULL, 0);
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int))];
+	} control = { 0 };
+	struct iovec iov = { .iov_base = buf, .iov_len = PSYNE_FRAME_HDR_SIZE };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (fd >= 0) {
+		mh.msg_control = control.b;
+		mh.msg_controllen = sizeof(control.b);
+		control.h.cmsg_level = SOL_SOCKET;
+		control.h.cmsg_type = SCM_RIGHTS;
+		control.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&control.h), &fd, sizeof(int));
+	}
+	ASSERT_EQ(sendmsg(s, &mh, MSG_NOSIGNAL), (ssize_t)PSYNE_FRAME_HDR_SIZE);
+	expect_dropped(s);
+}
+
+/* A memfd that is not sealed, one of another size, or none at all: the session is dropped. */
+TEST(unix_memfd_hostile)
+{
+	char name[64], l[128];
+
+	snprintf(name, sizeof(name), "psyne-memfd-hostile-%d", getpid());
+	snprintf(l, sizeof(l), "unix://@%s?listen&mode=mpsc", name);
+	struct psyne_channel *lc = open_ok(l);
+	int fd = memfd_create("hostile", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	ASSERT_OK_ERRNO(fd);
+	ASSERT_OK_ERRNO(ftruncate(fd, 1 << 20));
+	send_memfd_frame(name, fd, 1 << 20); /* writable: it could change under the reader */
+	ASSERT_OK_ERRNO(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE));
+	send_memfd_frame(name, fd, 2 << 20); /* sealed, but not the size the frame says */
+	send_memfd_frame(name, -1, 1 << 20); /* no descriptor at all */
+	close(fd);
+
+	/* Nothing was delivered; every peer is gone, the last for breaking the protocol. */
+	struct psyne_msg m;
+	ASSERT_ERROR(psyne_receive(lc, 0, &m), EPROTO);
 	psyne_close(lc);
 }
 
