@@ -55,6 +55,79 @@ static uint32_t crc32c_table_update(uint32_t crc, const uint8_t *p, size_t len)
 #if defined(__x86_64__)
 #include <nmmintrin.h>
 
+/*
+ * Large buffers: one crc32 instruction has a latency of three cycles but the CPU can start
+ * one every cycle, so three independent lanes of CRC32C_LANE bytes run side by side and are
+ * then combined. The state after lane 0, 1, 2 is shift(s0, 2 lanes) ^ shift(s1, 1 lane) ^
+ * s2, where shift(s, n) is the state s advanced through n zero bytes; CRC32C is linear, so
+ * shift is a 32x32 matrix over GF(2), applied here as four 256-entry tables.
+ */
+#define CRC32C_LANE 4096u
+static uint32_t crc32c_shift[2][4][256]; /* by one lane, by two lanes */
+
+static uint32_t crc32c_shift_apply(uint32_t t[4][256], uint32_t s)
+{
+	return t[0][s & 0xffu] ^ t[1][(s >> 8) & 0xffu] ^ t[2][(s >> 16) & 0xffu] ^ t[3][s >> 24];
+}
+
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw_zeros(uint32_t s, size_t len)
+{
+	uint64_t c = s;
+
+	for (size_t i = 0; i < len / 8; i++)
+		c = _mm_crc32_u64(c, 0);
+	return (uint32_t)c;
+}
+
+static void crc32c_shift_init(void)
+{
+	uint32_t img[2][32];
+
+	for (unsigned j = 0; j < 32; j++) {
+		img[0][j] = crc32c_hw_zeros(1u << j, CRC32C_LANE);
+		img[1][j] = crc32c_hw_zeros(img[0][j], CRC32C_LANE);
+	}
+	for (unsigned k = 0; k < 2; k++)
+		for (unsigned byte = 0; byte < 4; byte++)
+			for (uint32_t v = 0; v < 256; v++) {
+				uint32_t x = 0;
+
+				for (unsigned bit = 0; bit < 8; bit++)
+					if ((v >> bit) & 1u)
+						x ^= img[k][byte * 8 + bit];
+				crc32c_shift[k][byte][v] = x;
+			}
+}
+
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw_lanes(uint32_t crc, const uint8_t **pp,
+								  size_t *plen)
+{
+	const uint8_t *p = *pp;
+	size_t len = *plen;
+
+	while (len >= 3 * CRC32C_LANE) {
+		uint64_t s0 = crc, s1 = 0, s2 = 0;
+
+		for (size_t i = 0; i < CRC32C_LANE; i += 8) {
+			uint64_t w0, w1, w2;
+
+			memcpy(&w0, p + i, 8);
+			memcpy(&w1, p + CRC32C_LANE + i, 8);
+			memcpy(&w2, p + 2 * CRC32C_LANE + i, 8);
+			s0 = _mm_crc32_u64(s0, w0);
+			s1 = _mm_crc32_u64(s1, w1);
+			s2 = _mm_crc32_u64(s2, w2);
+		}
+		crc = crc32c_shift_apply(crc32c_shift[1], (uint32_t)s0) ^
+		      crc32c_shift_apply(crc32c_shift[0], (uint32_t)s1) ^ (uint32_t)s2;
+		p += 3 * CRC32C_LANE;
+		len -= 3 * CRC32C_LANE;
+	}
+	*pp = p;
+	*plen = len;
+	return crc;
+}
+
 __attribute__((target("sse4.2"))) static uint32_t crc32c_hw_update(uint32_t crc, const uint8_t *p,
 								   size_t len)
 {
@@ -64,6 +137,7 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw_update(uint32_t crc,
 		crc = _mm_crc32_u8(crc, *p++);
 		len--;
 	}
+	crc = crc32c_hw_lanes(crc, &p, &len);
 	c = crc;
 	while (len >= 8) {
 		uint64_t w;
@@ -96,6 +170,10 @@ static bool cpu_has_crc32_insn(void)
 {
 	return false;
 }
+
+static void crc32c_shift_init(void)
+{
+}
 #endif
 
 static void crc32c_init(void)
@@ -114,6 +192,8 @@ static void crc32c_init(void)
 			crc32c_table[k][i] = (prev >> 8) ^ crc32c_table[0][prev & 0xffu];
 		}
 	crc32c_have_hw = cpu_has_crc32_insn();
+	if (crc32c_have_hw)
+		crc32c_shift_init();
 }
 
 uint32_t psyne__crc32c_sw(uint32_t crc, const void *data, size_t len)

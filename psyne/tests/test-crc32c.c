@@ -117,4 +117,27 @@ TEST(crc32c_large)
 	free(buf);
 }
 
+/* Around the three-lane path of the instruction version (3 x 4 KiB per round). */
+TEST(crc32c_lanes)
+{
+	static uint8_t buf[40000];
+	const size_t lens[] = { 12287, 12288, 12289, 12295, 24575, 24576, 24577, 36864, 39999 };
+	uint32_t seed = 7;
+
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		seed = seed * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(seed >> 16);
+	}
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+		for (size_t off = 0; off < 8 && off + lens[i] <= sizeof(buf); off++) {
+			uint32_t sw = psyne__crc32c_sw(0, buf + off, lens[i]);
+			size_t cut = lens[i] / 3 + off;
+
+			ASSERT_EQ(psyne__crc32c(0, buf + off, lens[i]), sw);
+			ASSERT_EQ(psyne__crc32c(psyne__crc32c(0, buf + off, cut), buf + off + cut,
+						lens[i] - cut),
+				  sw);
+		}
+}
+
 DEFINE_TEST_MAIN();
