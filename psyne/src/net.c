@@ -1252,6 +1252,22 @@ static int dial(struct net_peer *p)
 	return 0;
 }
 
+static void backoff(struct net_peer *p)
+{
+	struct psyne_net_addr *a = &p->ch->addr;
+	uint32_t jitter;
+
+	if (a->n_all > 1) {
+		a->cur = (a->cur + 1) % a->n_all;
+		memcpy(&a->ss, &a->all[a->cur], a->all_len[a->cur]);
+		a->len = a->all_len[a->cur];
+	}
+
+	(void)!getrandom(&jitter, sizeof(jitter), GRND_NONBLOCK); /* any value will do */
+	p->next_dial_ns = now() + ms(p->backoff_ms) * (75 + jitter % 51) / 100;
+	p->backoff_ms = MIN(p->backoff_ms * 2, NET_BACKOFF_MAX_MS);
+}
+
 /* The dialer's TLS handshake: go on with it; once done, say HELLO. */
 static void tls_step(struct net_peer *p)
 {
@@ -1281,6 +1297,7 @@ static void dial_done(struct net_peer *p)
 		err = errno;
 	if (err != 0) {
 		peer_down(p, -err, strerror(err));
+		backoff(p);
 		return;
 	}
 	if (p->ch->tls) {
@@ -1297,15 +1314,6 @@ static void dial_done(struct net_peer *p)
 	p->state = PEER_HELLO;
 	send_hello(p, p->rx_seq);
 	(void)tx_flush(p);
-}
-
-static void backoff(struct net_peer *p)
-{
-	uint32_t jitter;
-
-	(void)!getrandom(&jitter, sizeof(jitter), GRND_NONBLOCK); /* any value will do */
-	p->next_dial_ns = now() + ms(p->backoff_ms) * (75 + jitter % 51) / 100;
-	p->backoff_ms = MIN(p->backoff_ms * 2, NET_BACKOFF_MAX_MS);
 }
 
 /* Timers: dialing, handshakes, heartbeats, dead peers. Returns the next deadline. */

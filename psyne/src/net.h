@@ -12,9 +12,16 @@
 
 #include "channel.h"
 
+#define PSYNE_NET_ADDRS 4
+
 struct psyne_net_addr {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss; /* the one in use */
 	socklen_t len;
+	/* A dialer's name may resolve to several (localhost: ::1 and 127.0.0.1): a dial that
+	 * fails moves on to the next. */
+	struct sockaddr_storage all[PSYNE_NET_ADDRS];
+	socklen_t all_len[PSYNE_NET_ADDRS];
+	unsigned n_all, cur;
 	bool unlink_on_close; /* a unix socket path this handle created */
 	char text[128];	      /* for log lines */
 };

@@ -55,6 +55,10 @@ int psyne__tcp_resolve(const char *address, bool listen, struct psyne_net_addr *
 	}
 	*ret = (struct psyne_net_addr){ .len = res->ai_addrlen };
 	memcpy(&ret->ss, res->ai_addr, res->ai_addrlen);
+	for (struct addrinfo *ai = res; ai && ret->n_all < PSYNE_NET_ADDRS; ai = ai->ai_next) {
+		memcpy(&ret->all[ret->n_all], ai->ai_addr, ai->ai_addrlen);
+		ret->all_len[ret->n_all++] = ai->ai_addrlen;
+	}
 	snprintf(ret->text, sizeof(ret->text), "%s", address);
 	freeaddrinfo(res);
 	return 0;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -306,6 +307,40 @@ TEST(heartbeats_while_streaming)
 	struct psyne_stats st;
 	ASSERT_OK(psyne_channel_stats(lc, &st));
 	ASSERT_EQ(st.reconnects, 0u);
+	psyne_close(lc);
+}
+
+/*
+ * A name with several addresses: a dialer that cannot reach the first tries the next. The
+ * listener is on 127.0.0.1 only; "localhost" may resolve to ::1 first.
+ */
+TEST(dial_tries_every_address)
+{
+	char l[128], d[128], hosts[64];
+	unsigned port = free_port();
+	FILE *f;
+
+	/* In a mount namespace of its own, the test gives a name two addresses: ::1 first,
+	 * where nobody listens, then 127.0.0.1. */
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		SKIP_TEST("cannot make a mount namespace (needs root)");
+	snprintf(hosts, sizeof(hosts), "/tmp/psyne-hosts-%d", getpid());
+	f = fopen(hosts, "we");
+	ASSERT_NOT_NULL(f);
+	fprintf(f, "::1 psyne-two-addresses\n127.0.0.1 psyne-two-addresses\n");
+	fclose(f);
+	ASSERT_OK_ERRNO(mount(hosts, "/etc/hosts", NULL, MS_BIND, NULL));
+	(void)unlink(hosts);
+
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen", port);
+	snprintf(d, sizeof(d), "tcp://psyne-two-addresses:%u", port);
+	struct psyne_channel *lc = open_ok(l), *dc = open_ok(d);
+	char buf[8];
+
+	ASSERT_OK(psyne_send(dc, "hi", 2, 0, 5000));
+	ASSERT_EQ(psyne_recv(lc, buf, sizeof(buf), NULL, 5000), 2);
+	psyne_close(dc);
 	psyne_close(lc);
 }
 
