@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Writes the seed corpus of fuzz-ring, fuzz-uri, fuzz-frame, fuzz-udp, fuzz-inspect and
-fuzz-inspect-socket: well-formed segments in every state the ring can be in, and the corruptions
+"""Writes the seed corpus of fuzz-ring, fuzz-uri, fuzz-frame, fuzz-udp, fuzz-inspect,
+fuzz-inspect-socket and fuzz-stream: well-formed segments in every state the ring can be in, and the corruptions
 a hostile or crashed process could leave; URIs; wire frame streams, good and bad; udp://
 datagram sequences (gaps, late arrivals, duplicates, wrap-around, eviction) and bad datagrams;
 the socket names ipc:// binds and near misses. The layouts mirror psyne/src/ring.h and
@@ -321,11 +321,36 @@ def udp_seeds():
     yield "truncated-record", bytes([UDP_MAX_1440, 3]) + dgram(0, good)[:-3]
 
 
+def stream_seeds():
+    """fuzz-stream: a settings byte (bit 7: in the handshake; bits 0-6: read size), then
+    what a peer sends on an established session."""
+    data = b"".join(frame(FRAME_DATA, bytes([i]) * (i * 37 % 300), seq=i, typ=i)
+                    for i in range(40))
+    pad = lambda f: f + b"\0" * (-len(f) % 8)
+    padded = b"".join(pad(frame(FRAME_DATA, bytes([i]) * (i * 37 % 300), seq=i, typ=i))
+                      for i in range(40))
+    ctl = pad(frame(FRAME_PING, seq=99)) + pad(frame(FRAME_ACK, seq=0)) + pad(frame(FRAME_PONG))
+    yield "stream-data", bytes([0]) + padded
+    yield "stream-data-1byte", bytes([1]) + padded
+    yield "stream-data-7byte", bytes([7]) + padded
+    yield "stream-unpadded", bytes([0]) + data
+    yield "stream-control", bytes([0]) + ctl + padded + pad(frame(FRAME_BYE, seq=40))
+    yield "stream-duplicates", bytes([0]) + padded + padded
+    yield "stream-gap", bytes([0]) + pad(frame(FRAME_DATA, b"x", seq=0)) + \
+        pad(frame(FRAME_DATA, b"y", seq=5))
+    yield "stream-hello", bytes([0x80]) + pad(frame(FRAME_HELLO, hello(session=1, next_seq=0))) + padded
+    yield "stream-hello-twice", bytes([0x80]) + pad(frame(FRAME_HELLO, hello(session=1))) * 2
+    yield "stream-memfd", bytes([0]) + pad(frame(FRAME_DATA, seq=0, flags=F_MEMFD, length=1 << 20))
+    yield "stream-oversize", bytes([0]) + frame(FRAME_DATA, seq=0, length=1 << 30)[:32]
+    yield "stream-reject", bytes([0x80]) + pad(frame(FRAME_REJECT, reject(16, b"busy")))
+    yield "stream-garbage", bytes([3]) + bytes(range(256)) * 4
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
     for sub, seeds in (("ring", ring_seeds()), ("uri", uri_seeds()), ("frame", frame_seeds()),
                        ("udp", udp_seeds()), ("inspect", inspect_seeds()),
-                       ("inspect-socket", socket_seeds())):
+                       ("inspect-socket", socket_seeds()), ("stream", stream_seeds())):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
         for name, data in seeds:
             with open(os.path.join(root, sub, name), "wb") as f:

@@ -2387,15 +2387,11 @@ int psyne__net_receive(struct psyne_channel *ch, int timeout_ms, size_t max_size
 	return r;
 }
 
-void psyne__net_release(struct psyne_channel *ch, struct psyne_msg *msg)
+static void release_locked(struct net_chan *c, struct psyne_msg *msg)
 {
-	struct net_chan *c = chan(ch);
 	struct net_peer *p;
 	uint8_t *hdr;
 
-	if (!msg)
-		return;
-	pthread_mutex_lock(&c->lock);
 	p = msg_peer(c, msg);
 	if (p && msg->priv[0] >= p->rx_free && msg->priv[0] < p->rx_next) {
 		struct rx_map *m = NULL;
@@ -2413,6 +2409,16 @@ void psyne__net_release(struct psyne_channel *ch, struct psyne_msg *msg)
 			rx_collect(p);
 		}
 	}
+}
+
+void psyne__net_release(struct psyne_channel *ch, struct psyne_msg *msg)
+{
+	struct net_chan *c = chan(ch);
+
+	if (!msg)
+		return;
+	pthread_mutex_lock(&c->lock);
+	release_locked(c, msg);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -2505,4 +2511,65 @@ void psyne__net_close(struct psyne_channel *ch)
 			(void)shutdown(c->peers[i]->fd, SHUT_WR);
 	pthread_mutex_unlock(&c->lock);
 	net_free(c);
+}
+
+/* ---- fuzzing ----------------------------------------------------------------------- */
+
+/*
+ * The receive path of a session, without a socket, for fuzz-stream: `data` goes into an
+ * established session's receive ring in chunks of `chunk` bytes (0: as much as fits) and
+ * is parsed as the engine parses what it reads; every message taken is read and released.
+ * `hello` starts the session in its handshake instead. Returns the parser's verdict.
+ */
+int psyne__net_fuzz_stream(const uint8_t *data, size_t len, size_t chunk, bool hello)
+{
+	struct net_chan *c = calloc(1, sizeof(*c));
+	struct net_peer *p;
+	uint64_t sum = 0;
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->listen_fd = c->io_wake = c->user_wake = -1;
+	c->capacity = NET_MIN_CAPACITY;
+	c->max_msg = NET_MIN_CAPACITY / 2 - 2 * PSYNE_FRAME_HDR_SIZE;
+	c->heartbeat_ms = NET_DEFAULT_HEARTBEAT_MS;
+	c->peer_timeout_ms = NET_DEFAULT_PEER_TIMEOUT_MS;
+	snprintf(c->addr.text, sizeof(c->addr.text), "fuzz");
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_lock(&c->lock);
+	r = peer_new(c, 1, &p);
+	if (r < 0)
+		goto out;
+	p->state = hello ? PEER_HELLO : PEER_UP;
+	p->remote_window = NET_MIN_CAPACITY;
+	while (len > 0 && r >= 0) {
+		uint64_t room = p->rx.capacity - (p->rx_filled - p->rx_free);
+		size_t k = MIN(len, (size_t)room);
+		struct psyne_msg m;
+
+		if (chunk > 0)
+			k = MIN(k, chunk);
+		if (k == 0)
+			break; /* full of a frame that can never complete: the engine would wait */
+		memcpy(psyne__dbuf_at(&p->rx, p->rx_filled), data, k);
+		p->rx_filled += k;
+		data += k;
+		len -= k;
+		r = rx_parse(p);
+		while (r >= 0 && take_message(p, SIZE_MAX, &m) == 0) {
+			for (size_t i = 0; i < m.size; i++)
+				sum += ((const uint8_t *)m.data)[i];
+			release_locked(c, &m);
+		}
+		p->ctl_off = p->ctl_len = 0; /* what would have been sent */
+	}
+out:
+	pthread_mutex_unlock(&c->lock);
+	for (uint32_t i = 0; i < c->n_peers; i++)
+		peer_free(c->peers[i]);
+	free(c->peers);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+	return r < 0 ? r : (int)(sum & 1);
 }

@@ -8,6 +8,7 @@
 #define PSYNE_NET_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "channel.h"
@@ -50,6 +51,9 @@ int psyne__net_receive(struct psyne_channel *ch, int timeout_ms, size_t max_size
 		       struct psyne_msg *ret_msg);
 void psyne__net_release(struct psyne_channel *ch, struct psyne_msg *msg);
 int psyne__net_stats(struct psyne_channel *ch, struct psyne_stats *ret_stats);
+
+/* The receive path without a socket, for the fuzzer (net.c). */
+int psyne__net_fuzz_stream(const uint8_t *data, size_t len, size_t chunk, bool hello);
 
 /* clang-format off */
 #define PSYNE_NET_CHANNEL_OPS                 \
