@@ -2,7 +2,8 @@
 /*
  * Abstract socket names as /proc/net/unix lists them: any local process may bind any name,
  * so `psyne stat` parses hostile text there. psyne__inspect_parse_socket() must accept only
- * "@psyne/1/UID/NAME/m/PID/FD" with a valid NAME and in-range numbers, and never read past
+ * "@psyne/1/UID/NAME/m/PID/FD" with a valid NAME and in-range numbers, and
+ * psyne__inspect_parse_net_socket() only "@psyne/1/UID/net/PID/FD"; neither may read past
  * the string. Input: the path's bytes (cut at the first NUL, as a line would be).
  */
 #include <stdint.h>
@@ -36,6 +37,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (psyne__inspect_parse_socket(path, geteuid(), name, &pid, &fd) == 0 &&
 	    (!psyne__name_is_valid(name, 48) || pid <= 0 || fd < 0))
+		abort();
+	if (psyne__inspect_parse_net_socket(path, 0, &pid, &fd) == 0 && (pid <= 0 || fd < 0))
+		abort();
+	if (psyne__inspect_parse_net_socket(path, geteuid(), &pid, &fd) == 0 &&
+	    (pid <= 0 || fd < 0))
 		abort();
 	free(path);
 	return 0;

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Writes the seed corpus of fuzz-ring, fuzz-uri, fuzz-frame, fuzz-udp, fuzz-inspect,
-fuzz-inspect-socket and fuzz-stream: well-formed segments in every state the ring can be in, and the corruptions
-a hostile or crashed process could leave; URIs; wire frame streams, good and bad; udp://
-datagram sequences (gaps, late arrivals, duplicates, wrap-around, eviction) and bad datagrams;
-the socket names ipc:// binds and near misses. The layouts mirror psyne/src/ring.h and
-psyne/src/frame.h (pinned there by _Static_assert). Usage: gen-corpus.py [DIR]"""
+fuzz-inspect-socket, fuzz-inspect-net and fuzz-stream: well-formed segments in every state the ring can be
+in, and the corruptions a hostile or crashed process could leave; URIs; wire frame streams, good
+and bad; udp:// datagram sequences (gaps, late arrivals, duplicates, wrap-around, eviction) and
+bad datagrams; the socket names ipc:// and the network handles bind, and near misses; network
+handles' stats pages, good and hostile. The layouts mirror psyne/src/ring.h, psyne/src/frame.h
+and psyne/src/netstat.h (pinned there by _Static_assert). Usage: gen-corpus.py [DIR]"""
 import os
 import struct
 import sys
@@ -139,9 +140,90 @@ def socket_seeds():
         "@psyne/1/0//m/1/5", "@psyne/1/0/ca@m/m/1/5", "@psyne/1/00/cam0/m/1/5", "@psyne/1/1000/cam0/m/1/5",
         "@psyne/1/4294967296/cam0/m/1/5", "@psyne/2/0/cam0/m/1/5", "psyne/1/0/cam0/m/1/5",
         "@psyne/1/0/cam0/m/-1/5", "@psyne/1/0/cam0/m/ 1/5", "@/tmp/.X11-unix/X0", "",
+        "@psyne/1/0/net/1234/5", "@psyne/1/0/net/m/1234/5", "@psyne/1/0/net/lock",
+        "@psyne/1/0/net/0/5", "@psyne/1/0/net/1/5/6", "@psyne/1/0/net/2147483648/5",
+        "@psyne/1/0/net/1/", "@psyne/1/0/net//5", "@psyne/1/0/nets/1/5",
     ]
     for i, n in enumerate(names):
         yield "socket-%02d" % i, n.encode()
+
+
+NS_MAGIC, NS_HDR, NS_PEER, NS_PEERS = 0x534E5950, 1024, 256, 64
+NS_CONNECTING, NS_TLS, NS_HELLO, NS_UP, NS_DOWN, NS_GONE = range(6)
+
+
+def ns_peer(name=b"127.0.0.1:40000", state=NS_UP, gen=2, counters=(0, 0, 5, 80, 3, 40, 0, 1)):
+    """One entry of the peer table: gen, state, then tx_queued, rx_queued, messages and bytes
+    sent, messages and bytes received, retransmits, reconnects; the name at 128."""
+    entry = struct.pack("<QII8Q", gen, state, 0, *counters).ljust(128, b"\0")
+    return entry + name[:128].ljust(128, b"\0")
+
+
+def ns_page(uri=b"tcp://127.0.0.1:7000?listen", peers=(), n_peers=None, flags=1, mode=0,
+            capacity=1 << 20, major=1, minor=0, magic=NS_MAGIC, header_size=NS_HDR,
+            peer_size=NS_PEER, max_peers=NS_PEERS, page_size=None, gen=4,
+            counters=(5, 80, 3, 40, 0, 0), sessions=None, handshakes=0, last_error=0):
+    """A stats page as psyne/src/netstat.h lays it out, trailing zeros trimmed."""
+    n_peers = len(peers) if n_peers is None else n_peers
+    sessions = n_peers if sessions is None else sessions
+    if page_size is None:
+        page_size = header_size + max_peers * peer_size
+    hdr = struct.pack("<IHHIIIIQQII16x", magic, major, minor, header_size, peer_size, max_peers,
+                      flags, page_size, capacity, mode, 0)
+    hdr += uri[:512].ljust(512, b"\0")
+    hdr += struct.pack("<7QIIII", gen, *counters, n_peers, sessions, handshakes, last_error)
+    buf = bytearray(max(NS_HDR + NS_PEERS * NS_PEER, header_size + len(peers) * peer_size))
+    buf[:len(hdr)] = hdr
+    for i, p in enumerate(peers):
+        off = header_size + i * peer_size
+        buf[off:off + len(p)] = p
+    end = len(buf)
+    while end > 64 and buf[end - 1] == 0:
+        end -= 1
+    return bytes(buf[:end])
+
+
+def net_seeds():
+    two = [ns_peer(), ns_peer(b"[::1]:40001", NS_HELLO, counters=(64, 128, 0, 0, 0, 0, 0, 0))]
+    yield "listener-two-peers", ns_page(peers=two)
+    yield "listener-alone", ns_page()
+    yield "dialer-up", ns_page(b"tcp://example.org:7000", flags=0, peers=[ns_peer(b"example.org:7000")])
+    yield "unix-every-state", ns_page(b"unix://@bus?listen", mode=3,
+                                      peers=[ns_peer(b"unix peer (fd %d)" % i, i) for i in range(6)])
+    yield "tls-many-sessions", ns_page(b"tls://0.0.0.0:443?listen", mode=1, sessions=1000,
+                                       peers=[ns_peer(b"10.0.0.%d:5000" % i) for i in range(64)])
+    yield "handshakes-and-error", ns_page(handshakes=64, last_error=104, counters=(0, 0, 0, 0, 7, 300))
+    yield "future-minor-larger-header", ns_page(minor=9, header_size=2048, max_peers=60, peers=[ns_peer()])
+    yield "future-minor-larger-entries", ns_page(minor=9, peer_size=512, max_peers=32,
+                                                 peers=[ns_peer().ljust(512, b"\x01")])
+    yield "version-2", ns_page(major=2)
+    yield "bad-magic", ns_page(magic=0x12345678)
+    yield "header-size-small", ns_page(header_size=512)
+    yield "header-size-odd", ns_page(header_size=1028)
+    yield "peer-size-small", ns_page(peer_size=128)
+    yield "max-peers-huge", ns_page(max_peers=0xFFFFFFFF)
+    yield "max-peers-past-page", ns_page(max_peers=4096)
+    yield "page-size-lies", ns_page(page_size=1 << 40)
+    yield "page-size-small", ns_page(page_size=NS_HDR)
+    yield "n-peers-over-max", ns_page(n_peers=65, peers=[ns_peer()])
+    yield "n-peers-huge", ns_page(n_peers=0xFFFFFFFF)
+    yield "state-bad", ns_page(peers=[ns_peer(state=6)])
+    yield "state-huge", ns_page(peers=[ns_peer(state=0xFFFFFFFF)])
+    yield "mode-bad", ns_page(mode=4)
+    yield "uri-unterminated", ns_page(uri=b"u" * 512)
+    yield "uri-escape", ns_page(uri=b"tcp://\x1b[2J:1")
+    yield "uri-no-scheme", ns_page(uri=b"localhost:7000")
+    yield "uri-empty", ns_page(uri=b"")
+    yield "name-unterminated", ns_page(peers=[ns_peer(name=b"n" * 128)])
+    yield "name-escape", ns_page(peers=[ns_peer(name=b"\x1b]0;pwned\x07")])
+    yield "name-high-bytes", ns_page(peers=[ns_peer(name="h\u00f6st:1".encode())])
+    yield "gen-odd-counters", ns_page(gen=7, peers=[ns_peer()])
+    yield "gen-odd-peer", ns_page(peers=[ns_peer(gen=9), ns_peer(gen=11)])
+    yield "last-error-huge", ns_page(last_error=0xFFFFFFFF)
+    yield "counters-max", ns_page(counters=(2**64 - 1,) * 6,
+                                  peers=[ns_peer(counters=(2**64 - 1,) * 8)] * 3)
+    yield "flags-unknown", ns_page(flags=0xFFFFFFFF)
+    yield "short", ns_page()[:100]
 
 
 def uri_seeds():
@@ -350,7 +432,8 @@ def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
     for sub, seeds in (("ring", ring_seeds()), ("uri", uri_seeds()), ("frame", frame_seeds()),
                        ("udp", udp_seeds()), ("inspect", inspect_seeds()),
-                       ("inspect-socket", socket_seeds()), ("stream", stream_seeds())):
+                       ("inspect-socket", socket_seeds()), ("inspect-net", net_seeds()),
+                       ("stream", stream_seeds())):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
         for name, data in seeds:
             with open(os.path.join(root, sub, name), "wb") as f:

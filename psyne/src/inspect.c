@@ -12,10 +12,17 @@
  *
  * Shared words are read with relaxed atomic loads. The header and slots may change while we
  * read them; no single consistent view exists without joining, so none is pretended.
+ *
+ * Network handles are found the same way, by "psyne/1/UID/net/PID/FD" (abstract.h), and
+ * their stats pages are mapped under the same checks. A page's sections are seqlocks
+ * (netstat.h): each is read until two looks at its generation agree, within a budget per
+ * page, so that a page whose writer is stuck (or hostile) costs a bounded time; every
+ * size, offset, count, state and string in it is checked before use.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,18 +277,33 @@ int psyne__inspect_parse_socket(const char *path, uid_t uid, char ret_name[stati
 	return 0;
 }
 
+/* Another process's memfd, mapped read-only. */
+struct mapping {
+	void *mem;
+	uint64_t size;
+	uint64_t ino;
+};
+
+static void mapping_done(struct mapping *m)
+{
+	if (m->mem)
+		(void)munmap(m->mem, (size_t)m->size);
+	m->mem = NULL;
+}
+
 /*
- * Maps the segment behind member PID/FD read-only and reads it. -ENOENT (and what open()
- * says of a vanished process) means "not a member any more"; anything else is the
- * channel's answer.
+ * Maps /proc/PID/fd/FD read-only once it is known to be a regular file of our uid, sealed
+ * against shrinking and growing, of min_size to max_size bytes. -ENOENT (and what open()
+ * says of a vanished process) means "not what the name says any more"; -EPROTO is the
+ * file's answer.
  */
-static int inspect_member(const char *name, pid_t pid, int memfd, struct psyne_inspect_channel *ret)
+static int map_fd(pid_t pid, int memfd, uint64_t min_size, uint64_t max_size, struct mapping *ret)
 {
 	_cleanup_close_ int fd = -EBADF;
 	struct stat st;
 	char path[64];
 	void *mem;
-	int seals, r;
+	int seals;
 
 	/* Look before opening: opening a device or a FIFO someone named here has effects. */
 	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, memfd);
@@ -301,18 +323,34 @@ static int inspect_member(const char *name, pid_t pid, int memfd, struct psyne_i
 	seals = fcntl(fd, F_GET_SEALS);
 	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
 		return -EPROTO;
-	if (st.st_size < (off_t)PSYNE_RING_DATA_OFFSET ||
-	    (uint64_t)st.st_size > psyne__ring_region_size(PSYNE_RING_MAX_CAPACITY))
+	if (st.st_size < 0 || (uint64_t)st.st_size < min_size || (uint64_t)st.st_size > max_size)
 		return -EPROTO;
 
 	mem = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
 	if (mem == MAP_FAILED)
 		return -errno;
-	r = psyne__inspect_segment(mem, (uint64_t)st.st_size, name, ret);
-	(void)munmap(mem, (size_t)st.st_size);
+	*ret = (struct mapping){ .mem = mem, .size = (uint64_t)st.st_size, .ino = st.st_ino };
+	return 0;
+}
+
+/*
+ * Maps the segment behind member PID/FD read-only and reads it. -ENOENT (and what open()
+ * says of a vanished process) means "not a member any more"; anything else is the
+ * channel's answer.
+ */
+static int inspect_member(const char *name, pid_t pid, int memfd, struct psyne_inspect_channel *ret)
+{
+	_cleanup_(mapping_done) struct mapping m = { .mem = NULL };
+	int r;
+
+	r = map_fd(pid, memfd, PSYNE_RING_DATA_OFFSET,
+		   psyne__ring_region_size(PSYNE_RING_MAX_CAPACITY), &m);
 	if (r < 0)
 		return r;
-	ret->id = (uint64_t)st.st_ino;
+	r = psyne__inspect_segment(m.mem, m.size, name, ret);
+	if (r < 0)
+		return r;
+	ret->id = m.ino;
 	psyne__inspect_check_alive(ret);
 	return 0;
 }
@@ -352,40 +390,78 @@ static int member_cmp(const void *a, const void *b)
 	return x->fd < y->fd ? -1 : x->fd > y->fd;
 }
 
-/* Collects the members named in /proc/net/unix, sorted by channel name. */
-static int list_members(const char *filter, struct member_list *ret)
+static struct member_ref *member_list_add(struct member_list *l)
 {
-	_cleanup_fclose_ FILE *f = NULL;
-	char line[512];
-	uid_t uid = geteuid();
+	if (l->n == l->allocated) {
+		size_t n = MAX(l->allocated * 2, (size_t)16);
+		struct member_ref *refs = reallocarray(l->refs, n, sizeof(*refs));
 
-	f = fopen("/proc/net/unix", "re");
-	if (!f)
+		if (!refs)
+			return NULL;
+		l->refs = refs;
+		l->allocated = n;
+	}
+	return &l->refs[l->n++];
+}
+
+/*
+ * Calls `f` with every abstract socket path /proc/net/unix lists ("@..."), until it returns
+ * a negative errno, which is returned.
+ */
+static int for_each_socket(int (*f)(const char *path, void *userdata), void *userdata)
+{
+	_cleanup_fclose_ FILE *file = NULL;
+	char line[512];
+
+	file = fopen("/proc/net/unix", "re");
+	if (!file)
 		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		struct member_ref ref;
+	while (fgets(line, sizeof(line), file)) {
 		char *path;
+		int r;
 
 		line[strcspn(line, "\n")] = 0;
 		path = strrchr(line, ' ');
-		if (!path ||
-		    psyne__inspect_parse_socket(path + 1, uid, ref.name, &ref.pid, &ref.fd) < 0)
+		if (!path || path[1] != '@')
 			continue;
-		if (filter && !streq(filter, ref.name))
-			continue;
-		if (ret->n == ret->allocated) {
-			size_t n = MAX(ret->allocated * 2, (size_t)16);
-			struct member_ref *refs = reallocarray(ret->refs, n, sizeof(*refs));
-
-			if (!refs)
-				return -ENOMEM;
-			ret->refs = refs;
-			ret->allocated = n;
-		}
-		ret->refs[ret->n++] = ref;
+		r = f(path + 1, userdata);
+		if (r < 0)
+			return r;
 	}
-	if (ferror(f))
-		return -EIO;
+	return ferror(file) ? -EIO : 0;
+}
+
+struct member_filter {
+	const char *name; /* NULL: every channel */
+	uid_t uid;
+	struct member_list *list;
+};
+
+static int add_member(const char *path, void *userdata)
+{
+	struct member_filter *m = userdata;
+	struct member_ref ref, *slot;
+
+	if (psyne__inspect_parse_socket(path, m->uid, ref.name, &ref.pid, &ref.fd) < 0)
+		return 0;
+	if (m->name && !streq(m->name, ref.name))
+		return 0;
+	slot = member_list_add(m->list);
+	if (!slot)
+		return -ENOMEM;
+	*slot = ref;
+	return 0;
+}
+
+/* Collects the members named in /proc/net/unix, sorted by channel name. */
+static int list_members(const char *filter, struct member_list *ret)
+{
+	struct member_filter m = { .name = filter, .uid = geteuid(), .list = ret };
+	int r;
+
+	r = for_each_socket(add_member, &m);
+	if (r < 0)
+		return r;
 	if (ret->n > 0)
 		qsort(ret->refs, ret->n, sizeof(*ret->refs), member_cmp);
 	return 0;
@@ -425,6 +501,249 @@ int psyne__inspect_ipc(const char *name, psyne_inspect_func_t func, void *userda
 			continue; /* the channel vanished while we looked */
 
 		r = func(l.refs[i].name, error < 0 ? NULL : ch, error, userdata);
+		if (r < 0)
+			return r;
+		found++;
+	}
+	return found;
+}
+
+/* ---- network handles (netstat.h) -------------------------------------------------- */
+
+/* The largest page a reader maps: a later version may have more peers or bigger entries. */
+#define NET_PAGE_MAX (1u << 20)
+#define NET_PEERS_LIMIT 4096u
+/* Failed looks at changing sections allowed per page, and looks before yielding between. */
+#define NET_READ_BUDGET 256u
+#define NET_SPIN_TRIES 8u
+
+/* Whether to look at a section once more, after `tries` looks that caught it changing. */
+static bool look_again(unsigned *budget, unsigned tries)
+{
+	if (*budget == 0)
+		return false;
+	(*budget)--;
+	/* The writer holds a section for a few stores, unless it was preempted meanwhile. */
+	if (tries >= NET_SPIN_TRIES)
+		(void)sched_yield();
+	return true;
+}
+
+/* Copies a NUL-terminated string of printable ASCII out of a field of `size` bytes. */
+static bool copy_text(char *dst, const void *field, size_t size)
+{
+	size_t n;
+
+	/* The field may change under us: copy first, then check the copy. */
+	memcpy(dst, field, size);
+	n = strnlen(dst, size);
+	if (n == size)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (dst[i] < 0x20 || dst[i] > 0x7e)
+			return false;
+	return true;
+}
+
+static bool read_counters(const struct psyne_netstat_hdr *h, unsigned *budget,
+			  struct psyne_inspect_net *net, uint32_t *ret_n_peers,
+			  uint32_t *ret_last_error)
+{
+	for (unsigned tries = 0;; tries++) {
+		uint64_t g = load64(&h->gen);
+
+		net->sent = load64(&h->sent);
+		net->sent_bytes = load64(&h->sent_bytes);
+		net->received = load64(&h->received);
+		net->received_bytes = load64(&h->received_bytes);
+		net->reconnects = load64(&h->reconnects);
+		net->dropped = load64(&h->dropped);
+		*ret_n_peers = load32(&h->n_peers);
+		net->sessions = load32(&h->sessions);
+		net->handshakes = load32(&h->handshakes);
+		*ret_last_error = load32(&h->last_error);
+		if (g % 2 == 0 && load64(&h->gen) == g)
+			return true;
+		if (!look_again(budget, tries))
+			return false;
+	}
+}
+
+static bool read_peer(const struct psyne_netstat_peer *e, unsigned *budget,
+		      struct psyne_inspect_peer *p, uint8_t name[static PSYNE_NETSTAT_NAME_MAX])
+{
+	for (unsigned tries = 0;; tries++) {
+		uint64_t g = load64(&e->gen);
+
+		p->state = load32(&e->state);
+		p->tx_queued = load64(&e->tx_queued);
+		p->rx_queued = load64(&e->rx_queued);
+		p->messages_tx = load64(&e->messages_tx);
+		p->bytes_tx = load64(&e->bytes_tx);
+		p->messages_rx = load64(&e->messages_rx);
+		p->bytes_rx = load64(&e->bytes_rx);
+		p->retransmits = load64(&e->retransmits);
+		p->reconnects = load64(&e->reconnects);
+		for (size_t w = 0; w < ELEMENTSOF(e->name); w++) {
+			uint64_t v = load64(&e->name[w]);
+
+			memcpy(name + 8 * w, &v, 8);
+		}
+		if (g % 2 == 0 && load64(&e->gen) == g)
+			return true;
+		if (!look_again(budget, tries))
+			return false;
+	}
+}
+
+static uint64_t add_saturated(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+int psyne__inspect_net_page(const void *mem, uint64_t size, struct psyne_inspect_net *ret)
+{
+	_cleanup_free_ struct psyne_inspect_net *net = NULL;
+	const struct psyne_netstat_hdr *h = mem;
+	struct psyne_netstat_hdr id;
+	uint32_t n_peers, last_error;
+	unsigned budget = NET_READ_BUDGET;
+
+	if (!mem || size < sizeof(id))
+		return -EPROTO;
+	/* The identity is written once, before the page is published; still, read it once. */
+	memcpy(&id, h, offsetof(struct psyne_netstat_hdr, gen));
+	if (id.magic != PSYNE_NETSTAT_MAGIC)
+		return -EPROTO;
+	if (id.version_major != PSYNE_NETSTAT_VERSION_MAJOR)
+		return -EPROTONOSUPPORT;
+	/* Fields are only appended: a later minor version has larger, never smaller, parts. */
+	if (id.header_size < sizeof(struct psyne_netstat_hdr) || id.header_size % 8 != 0 ||
+	    id.peer_size < sizeof(struct psyne_netstat_peer) || id.peer_size % 8 != 0 ||
+	    id.max_peers > NET_PEERS_LIMIT ||
+	    id.page_size != id.header_size + (uint64_t)id.max_peers * id.peer_size ||
+	    id.page_size > size || id.mode >= _PSYNE_MODE_MAX)
+		return -EPROTO;
+
+	net = calloc(1, sizeof(*net));
+	if (!net)
+		return -ENOMEM;
+	if (!copy_text(net->uri, id.uri, sizeof(id.uri)) || !strstr(net->uri, "://"))
+		return -EPROTO;
+	net->listener = (id.flags & PSYNE_NETSTAT_F_LISTENER) != 0;
+	net->mode = id.mode;
+	net->capacity = id.capacity;
+
+	net->consistent = read_counters(h, &budget, net, &n_peers, &last_error);
+	if (n_peers > id.max_peers || last_error >= 4096)
+		return -EPROTO;
+	net->last_error = -(int)last_error;
+
+	net->n_peers = MIN(n_peers, PSYNE_NETSTAT_MAX_PEERS);
+	for (uint32_t i = 0; i < net->n_peers; i++) {
+		const struct psyne_netstat_peer *e =
+			(const void *)((const uint8_t *)mem + id.header_size +
+				       (uint64_t)i * id.peer_size);
+		struct psyne_inspect_peer *p = &net->peers[i];
+		uint8_t name[PSYNE_NETSTAT_NAME_MAX];
+
+		if (!read_peer(e, &budget, p, name))
+			net->consistent = false;
+		if (p->state >= _PSYNE_NETSTAT_PEER_MAX || !copy_text(p->name, name, sizeof(name)))
+			return -EPROTO;
+		net->up += p->state == PSYNE_NETSTAT_PEER_UP;
+		net->used = add_saturated(net->used, add_saturated(p->tx_queued, p->rx_queued));
+	}
+
+	memcpy(ret, net, sizeof(*net));
+	return 0;
+}
+
+int psyne__inspect_parse_net_socket(const char *path, uid_t uid, pid_t *ret_pid, int *ret_fd)
+{
+	const char *p, *slash;
+	uint32_t v, pid, fd;
+
+	p = startswith(path, "@psyne/1/");
+	if (!p)
+		return -EINVAL;
+	slash = strchr(p, '/');
+	if (!slash || parse_decimal(p, slash, UINT32_MAX, &v) < 0 || v != (uint32_t)uid)
+		return -EINVAL;
+	p = startswith(slash, "/net/");
+	if (!p)
+		return -EINVAL;
+	slash = strchr(p, '/');
+	if (!slash || parse_decimal(p, slash, INT32_MAX, &pid) < 0 || pid == 0)
+		return -EINVAL;
+	p = slash + 1;
+	if (parse_decimal(p, p + strlen(p), INT32_MAX, &fd) < 0)
+		return -EINVAL;
+
+	*ret_pid = (pid_t)pid;
+	*ret_fd = (int)fd;
+	return 0;
+}
+
+struct net_filter {
+	uid_t uid;
+	struct member_list *list;
+};
+
+static int add_net(const char *path, void *userdata)
+{
+	struct net_filter *m = userdata;
+	struct member_ref ref = { .name = "" }, *slot;
+
+	if (psyne__inspect_parse_net_socket(path, m->uid, &ref.pid, &ref.fd) < 0)
+		return 0;
+	slot = member_list_add(m->list);
+	if (!slot)
+		return -ENOMEM;
+	*slot = ref;
+	return 0;
+}
+
+/* Maps the page behind PID/FD read-only and reads it; errors as inspect_member(). */
+static int inspect_net_page(pid_t pid, int memfd, struct psyne_inspect_net *ret)
+{
+	_cleanup_(mapping_done) struct mapping m = { .mem = NULL };
+	int r;
+
+	r = map_fd(pid, memfd, sizeof(struct psyne_netstat_hdr), NET_PAGE_MAX, &m);
+	if (r < 0)
+		return r;
+	r = psyne__inspect_net_page(m.mem, m.size, ret);
+	if (r < 0)
+		return r;
+	ret->id = m.ino;
+	return 0;
+}
+
+int psyne__inspect_net(psyne_inspect_net_func_t func, void *userdata)
+{
+	_cleanup_(member_list_done) struct member_list l = { .n = 0 };
+	_cleanup_free_ struct psyne_inspect_net *net = NULL;
+	struct net_filter m = { .uid = geteuid(), .list = &l };
+	int r, found = 0;
+
+	if (!func)
+		return -EINVAL;
+	net = malloc(sizeof(*net));
+	if (!net)
+		return -ENOMEM;
+	r = for_each_socket(add_net, &m);
+	if (r < 0)
+		return r;
+	if (l.n > 0)
+		qsort(l.refs, l.n, sizeof(*l.refs), member_cmp);
+
+	for (size_t i = 0; i < l.n; i++) {
+		int error = inspect_net_page(l.refs[i].pid, l.refs[i].fd, net);
+
+		if (member_gone(error))
+			continue; /* the handle closed while we looked */
+		r = func(l.refs[i].pid, l.refs[i].fd, error < 0 ? NULL : net, error, userdata);
 		if (r < 0)
 			return r;
 		found++;

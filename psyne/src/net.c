@@ -20,6 +20,9 @@
  * handshakes, dialing, heartbeats, flushing batches, and reading while the caller is busy
  * elsewhere. `lock` guards the bookkeeping only; the read and write system calls run
  * without it, on regions the other thread does not touch (`reading`/`writing` say who).
+ *
+ * What `psyne stat` shows of a handle is its stats page (netstat.h), which the code below
+ * keeps up to date under the lock (the page_* functions); nothing answers queries.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,6 +51,7 @@
 #include "dbuf.h"
 #include "frame.h"
 #include "net.h"
+#include "netstat.h"
 #include "ring.h"
 #include "tls.h"
 
@@ -229,6 +233,7 @@ struct net_chan {
 	uint64_t warn_window_ns, warn_suppressed;
 	uint32_t warn_count;
 	uint64_t sent, sent_bytes, received, received_bytes;
+	struct psyne_netstat *page; /* what psyne stat shows; NULL when it could not be made */
 };
 
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
@@ -468,6 +473,141 @@ static void send_reject(struct psyne_tls *tls, int fd, int err, const char *reas
 	/* Best effort: the connection is closed right after. */
 	(void)stream_writev(tls, fd,
 			    &(struct iovec){ .iov_base = buf, .iov_len = frame_bytes(len) }, 1, -1);
+}
+
+/* ---- the stats page (netstat.h) ---------------------------------------------------- */
+
+/*
+ * Everything here runs under the lock and only stores to the page: no system call, no
+ * allocation. The counters of a commit or a receive are a handful of stores; the I/O thread
+ * writes the whole page once per turn of its loop, and state changes write it at once.
+ */
+
+static const uint32_t page_states[] = {
+	[PEER_CONNECTING] = PSYNE_NETSTAT_PEER_CONNECTING,
+	[PEER_TLS] = PSYNE_NETSTAT_PEER_TLS,
+	[PEER_HELLO] = PSYNE_NETSTAT_PEER_HELLO,
+	[PEER_UP] = PSYNE_NETSTAT_PEER_UP,
+	[PEER_DOWN] = PSYNE_NETSTAT_PEER_DOWN,
+	[PEER_GONE] = PSYNE_NETSTAT_PEER_GONE,
+};
+
+/* After a commit: what it sent. */
+static void page_sent(struct net_peer *p)
+{
+	struct psyne_netstat *s = p->ch->page;
+	struct psyne_netstat_peer *e;
+
+	if (!s)
+		return;
+	psyne__netstat_begin(&s->hdr->gen);
+	psyne__netstat_put(&s->hdr->sent, p->ch->sent);
+	psyne__netstat_put(&s->hdr->sent_bytes, p->ch->sent_bytes);
+	psyne__netstat_end(&s->hdr->gen);
+	e = psyne__netstat_entry(s, p->index, p);
+	if (!e)
+		return;
+	psyne__netstat_begin(&e->gen);
+	psyne__netstat_put(&e->tx_queued, p->tx_end - p->tx_acked);
+	psyne__netstat_put(&e->messages_tx, p->messages_tx);
+	psyne__netstat_put(&e->bytes_tx, p->bytes_tx);
+	psyne__netstat_end(&e->gen);
+}
+
+/* After a message was taken (`taken`) or released: what is received and still held. */
+static void page_received(struct net_peer *p, bool taken)
+{
+	struct psyne_netstat *s = p->ch->page;
+	struct psyne_netstat_peer *e;
+
+	if (!s)
+		return;
+	if (taken) {
+		psyne__netstat_begin(&s->hdr->gen);
+		psyne__netstat_put(&s->hdr->received, p->ch->received);
+		psyne__netstat_put(&s->hdr->received_bytes, p->ch->received_bytes);
+		psyne__netstat_end(&s->hdr->gen);
+	}
+	e = psyne__netstat_entry(s, p->index, p);
+	if (!e)
+		return;
+	psyne__netstat_begin(&e->gen);
+	psyne__netstat_put(&e->rx_queued, p->rx_filled - p->rx_free);
+	if (taken) {
+		psyne__netstat_put(&e->messages_rx, p->messages_rx);
+		psyne__netstat_put(&e->bytes_rx, p->bytes_rx);
+	}
+	psyne__netstat_end(&e->gen);
+}
+
+/* The whole page: counters, and every session the table has room for. */
+static void page_sync(struct net_chan *c)
+{
+	struct psyne_netstat *s = c->page;
+	uint32_t n;
+
+	if (!s)
+		return;
+	n = MIN(c->n_peers, PSYNE_NETSTAT_MAX_PEERS);
+	psyne__netstat_begin(&s->hdr->gen);
+	psyne__netstat_put(&s->hdr->sent, c->sent);
+	psyne__netstat_put(&s->hdr->sent_bytes, c->sent_bytes);
+	psyne__netstat_put(&s->hdr->received, c->received);
+	psyne__netstat_put(&s->hdr->received_bytes, c->received_bytes);
+	psyne__netstat_put(&s->hdr->reconnects, c->reconnects);
+	psyne__netstat_put(&s->hdr->dropped, c->dropped_conns);
+	psyne__netstat_put32(&s->hdr->n_peers, n);
+	psyne__netstat_put32(&s->hdr->sessions, c->n_peers);
+	psyne__netstat_put32(&s->hdr->handshakes, c->n_pending);
+	psyne__netstat_put32(&s->hdr->last_error, (uint32_t)-c->last_error);
+	psyne__netstat_end(&s->hdr->gen);
+	for (uint32_t i = 0; i < n; i++) {
+		struct net_peer *p = c->peers[i];
+		struct psyne_netstat_peer *e = psyne__netstat_claim(s, i, p, p->name);
+
+		if (!e)
+			break;
+		psyne__netstat_begin(&e->gen);
+		psyne__netstat_put32(&e->state, page_states[p->state]);
+		psyne__netstat_put(&e->tx_queued, p->tx_end - p->tx_acked);
+		psyne__netstat_put(&e->rx_queued, p->rx_filled - p->rx_free);
+		psyne__netstat_put(&e->messages_tx, p->messages_tx);
+		psyne__netstat_put(&e->bytes_tx, p->bytes_tx);
+		psyne__netstat_put(&e->messages_rx, p->messages_rx);
+		psyne__netstat_put(&e->bytes_rx, p->bytes_rx);
+		psyne__netstat_put(&e->retransmits, p->retransmits);
+		psyne__netstat_put(&e->reconnects, p->reconnects > 0 ? p->reconnects - 1 : 0);
+		psyne__netstat_end(&e->gen);
+	}
+	psyne__netstat_trim(s, n);
+}
+
+/* Made before the I/O thread starts; a handle without one works, unseen by psyne stat. */
+static void page_open(struct net_chan *c, const struct psyne_uri *uri)
+{
+	int r = psyne__netstat_new(uri->scheme, uri->address, c->listener, c->mode, c->capacity,
+				   &c->page);
+
+	if (r < 0)
+		log_debug("psyne: %s: no stats page: %s, ignoring", c->addr.text, strerror(-r));
+}
+
+/* Published last, as ipc:// does: a reader that finds it finds a working handle. */
+static void page_publish(struct net_chan *c)
+{
+	int r;
+
+	if (!c->page)
+		return;
+	pthread_mutex_lock(&c->lock);
+	page_sync(c);
+	r = psyne__netstat_publish(c->page);
+	if (r < 0) {
+		log_debug("psyne: %s: stats page not published: %s, ignoring", c->addr.text,
+			  strerror(-r));
+		c->page = psyne__netstat_free(c->page);
+	}
+	pthread_mutex_unlock(&c->lock);
 }
 
 /* ---- tx ---------------------------------------------------------------------------- */
@@ -1172,6 +1312,7 @@ static void peer_down(struct net_peer *p, int err, const char *why)
 		p->state = PEER_DOWN;
 		p->next_dial_ns = now() + ms(p->backoff_ms);
 	}
+	page_sync(c);
 	wake_user(c);
 	kick(c->io_wake);
 }
@@ -1189,6 +1330,7 @@ static void peer_up(struct net_peer *p)
 	p->backoff_ms = NET_BACKOFF_MIN_MS;
 	p->last_rx_ns = p->last_tx_ns = now();
 	c->ever_up = true;
+	page_sync(c);
 	wake_user(c);
 }
 
@@ -1659,6 +1801,7 @@ static void *io_thread(void *arg)
 		int timeout;
 
 		peers_reap(c);
+		page_sync(c);
 		fds[n++] = (struct pollfd){ .fd = c->io_wake, .events = POLLIN };
 		if (c->listen_fd >= 0)
 			fds[n++] = (struct pollfd){ .fd = c->listen_fd, .events = POLLIN };
@@ -1919,6 +2062,7 @@ static void net_free(struct net_chan *c)
 	if (c->user_wake >= 0)
 		close(c->user_wake);
 	psyne__tls_ctx_free(c->tls);
+	c->page = psyne__netstat_free(c->page);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -1968,6 +2112,7 @@ int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri
 			return r;
 		}
 	}
+	page_open(c, uri);
 	r = -pthread_create(&c->thread, NULL, io_thread, c);
 	if (r < 0) {
 		net_free(c);
@@ -1983,6 +2128,7 @@ int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri
 			return r;
 		}
 	}
+	page_publish(c);
 	*ret_channel = &c->base;
 	return 0;
 }
@@ -2252,6 +2398,7 @@ int psyne__net_commit(struct psyne_channel *ch, struct psyne_msg *msg)
 	c->sent_bytes += msg->size;
 	msg->priv[1] = 0;
 	tx_advance_ready(p);
+	page_sent(p);
 
 	/* A lone message goes out now; one right behind our last write waits for the batch
 	 * that the I/O thread writes (it is woken once per batch). */
@@ -2331,6 +2478,7 @@ static int take_message(struct net_peer *p, size_t max_size, struct psyne_msg *r
 		p->bytes_rx += len;
 		p->ch->received++;
 		p->ch->received_bytes += len;
+		page_received(p, true);
 		return 0;
 	}
 	rx_collect(p);
@@ -2407,6 +2555,7 @@ static void release_locked(struct net_chan *c, struct psyne_msg *msg)
 			p->held--;
 			msg->priv[1] = 0;
 			rx_collect(p);
+			page_received(p, false);
 		}
 	}
 }

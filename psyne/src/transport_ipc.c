@@ -3,8 +3,8 @@
  * ipc://NAME: a ring in a sealed memfd shared by processes of one machine, found by name
  * without a daemon and without a file.
  *
- * Names live in the abstract unix-socket namespace, which the kernel cleans up when the
- * last socket closes, however its owner died. Every handle binds a socket named
+ * Names live in the abstract unix-socket namespace (abstract.h), which the kernel cleans up
+ * when the last socket closes, however its owner died. Every handle binds a socket named
  *
  *   psyne/1/<uid>/<NAME>/m/<pid>/<fd>
  *
@@ -21,18 +21,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "abstract.h"
 #include "common/macro.h"
 #include "common/string-util.h"
 #include "common/time-util.h"
@@ -48,36 +45,13 @@ static void name_prefix(char *buf, size_t size, const char *name)
 	snprintf(buf, size, "psyne/1/%u/%s/", (unsigned)geteuid(), name);
 }
 
-/* Binds a datagram socket to the abstract name `fmt`; returns the fd. */
-_printf_(1, 2) static int bind_abstract(const char *fmt, ...)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	_cleanup_close_ int fd = -EBADF;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(sa.sun_path) - 1)
-		return -ENAMETOOLONG;
-
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa,
-		 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) < 0)
-		return -errno;
-	return TAKE_FD(fd);
-}
-
 /* Takes the creation lock of a name: the holder's socket, released by closing it. */
 static int take_lock(const char *prefix)
 {
 	uint64_t deadline = deadline_from_timeout_ms(IPC_LOCK_TIMEOUT_MS);
 
 	for (;;) {
-		int fd = bind_abstract("%slock", prefix);
+		int fd = psyne__abstract_bind("%slock", prefix);
 
 		if (fd != -EADDRINUSE)
 			return fd;
@@ -284,7 +258,7 @@ static int ipc_open(struct psyne_uri *uri, struct psyne_channel **ret_channel)
 	c->memfd = TAKE_FD(seg.fd);
 
 	/* Published last: a newcomer that finds us finds a joined, formatted segment. */
-	r = bind_abstract("%sm/%d/%d", prefix, (int)getpid(), c->memfd);
+	r = psyne__abstract_bind("%sm/%d/%d", prefix, (int)getpid(), c->memfd);
 	if (r < 0) {
 		ipc_close(&TAKE_PTR(c)->base);
 		return r;

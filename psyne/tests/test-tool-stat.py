@@ -3,7 +3,9 @@
 """`psyne stat` (psyne/tools/verb_stat.c): a channel held open by `psyne cat` processes is
 listed with the right mode, capacity, fill, members and counters, looking at it changes
 nothing, it is gone once they exit; hostile segments named in the discovery format give an
-error line and status 1, never a crash; --watch samples with rates until interrupted."""
+error line and status 1, never a crash; --watch samples with rates until interrupted. The
+same for network handles: a tcp:// listener and dialer held by `psyne cat` show with their
+counters and peers, selected by URI, and hostile stats pages give an error line."""
 import fcntl
 import json
 import os
@@ -23,8 +25,15 @@ EPROTO, EPROTONOSUPPORT = 71, 93
 @test
 def usage_errors():
     for args, line in [
-        (["memory://x"], "cannot list 'memory://x': only ipc:// channels can be listed"),
-        (["tcp://host:7000"], "cannot list 'tcp://host:7000': only ipc:// channels can be listed"),
+        (["memory://x"], "cannot list 'memory://x': only ipc://, unix://, tcp:// and tls:// "
+                         "channels can be listed"),
+        (["udp://host:7000"], "cannot list 'udp://host:7000': only ipc://, unix://, tcp:// and "
+                              "tls:// channels can be listed"),
+        (["tcp://host:7000?mode=spsc"],
+         "cannot list 'tcp://host:7000?mode=spsc': the only option taken is ?listen"),
+        (["tls://host:7000?listen=1"],
+         "cannot list 'tls://host:7000?listen=1': the only option taken is ?listen"),
+        (["tcp://"], "invalid URI 'tcp://'"),
         (["ipc://bad/name"], "invalid channel name 'ipc://bad/name'"),
         (["ipc://x?mode=spsc"], "invalid channel name 'ipc://x?mode=spsc'"),
         (["n" * 49], "invalid channel name '%s'" % ("n" * 49)),
@@ -125,15 +134,21 @@ def header(capacity=4096, mode=0, name=b"x", tail=0, rd=0, head=0, major=1, slot
     return bytes(buf)
 
 
-def fake_member(name, content, seal=True):
-    """Puts `content` in a memfd and binds the abstract name a member of `name` would."""
+def fake_fd(content, seal, name):
+    """Puts `content` in a memfd and binds the abstract name `name` % fd."""
     fd = os.memfd_create("hostile", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     os.write(fd, content)
     if seal:
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(b"\0psyne/1/%d/%s/m/%d/%d" % (os.geteuid(), name.encode(), os.getpid(), fd))
+    sock.bind(b"\0" + name % fd)
     return fd, sock
+
+
+def fake_member(name, content, seal=True):
+    """A memfd of `content` under the abstract name a member of `name` would bind."""
+    return fake_fd(content, seal, b"psyne/1/%d/%s/m/%d/%%d" % (os.geteuid(), name.encode(),
+                                                               os.getpid()))
 
 
 @test
@@ -162,7 +177,7 @@ def hostile_segments():
             "psyne: stat: Failed to read channel 'ipc://%s': Corrupt shared segment or peer frame" % unsealed,
             "psyne: stat: Failed to read channel 'ipc://%s': Unknown URI scheme, or unsupported "
             "segment or protocol version" % future]), err
-        chans = {c["name"]: c for c in json.loads(out)}
+        chans = {c["name"]: c for c in json.loads(out) if c["transport"] == "ipc"}
         assert chans[garbage] == {"transport": "ipc", "name": garbage, "uri": "ipc://" + garbage,
                                   "error": "Corrupt shared segment or peer frame", "errno": EPROTO}
         assert chans[unsealed]["errno"] == EPROTO and chans[future]["errno"] == EPROTONOSUPPORT
@@ -252,6 +267,140 @@ def watch_survives_the_channel_going():
     wait_for("an empty sample", lambda: json.loads(watch.stdout.readline()) == [])
     status, out, err = finish_signal(watch, signal.SIGINT)
     assert (status, err) == (0, ""), (status, err)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def net_json(uri):
+    """`psyne stat --json URI` of a network URI: its handles, [] when there are none."""
+    status, out, err = run("stat", "--json", uri)
+    if status == 1 and err.startswith("psyne: stat: No network handle on"):
+        return []
+    assert status == 0, "stat failed (%d): %s" % (status, err)
+    return json.loads(out)
+
+
+def wait_net(uri, predicate, what):
+    return wait_for(what, lambda: (lambda hs: hs if predicate(hs) else None)(net_json(uri)))
+
+
+@test
+def network_handles_listed():
+    port = free_port()
+    address = "tcp://127.0.0.1:%d" % port
+    recv = spawn("cat", address + "?listen&capacity=64K&heartbeat=50", "--recv")
+    wait_net(address, lambda hs: len(hs) == 1, "the listener")
+    send = spawn("cat", address + "?capacity=64K&heartbeat=50", "--send", stdin=subprocess.PIPE)
+    feed(send, b"one\ntwo\nthree\n")
+
+    # Counted on both sides, and acknowledged: nothing queued any more.
+    hs = wait_net(address, lambda hs: len(hs) == 2 and all(
+        h["messages"] == 3 and h["used"] == 0 and h["peers"] and h["peers"][0]["state"] == "up"
+        for h in hs), "three messages across")
+    dialer, listener = hs  # by URI: "...:PORT" before "...:PORT?listen"
+    expect = {"transport": "tcp", "name": address + "?listen", "uri": address + "?listen",
+              "pid": recv.pid, "role": "listener", "mode": "spsc", "capacity": 65536, "used": 0,
+              "fill": 0, "producers": 1, "consumers": 1, "messages": 3, "bytes": 11, "sent": 0,
+              "sent_bytes": 0, "received": 3, "received_bytes": 11, "reconnects": 0, "dropped": 0,
+              "sessions": 1, "handshakes": 0, "last_error": None, "consistent": True}
+    assert {k: listener[k] for k in expect} == expect, listener
+    [peer] = listener["peers"]
+    assert peer["name"].startswith("127.0.0.1:") and peer["name"] != "127.0.0.1:%d" % port, peer
+    assert {k: v for k, v in peer.items() if k != "name"} == {
+        "state": "up", "tx_queued": 0, "rx_queued": 0, "messages_sent": 0, "bytes_sent": 0,
+        "messages_received": 3, "bytes_received": 11, "retransmits": 0, "reconnects": 0}, peer
+    expect.update(name=address, uri=address, pid=send.pid, role="dialer", sent=3, sent_bytes=11,
+                  received=0, received_bytes=0)
+    assert {k: dialer[k] for k in expect} == expect, dialer
+    assert dialer["peers"] == [{"name": "127.0.0.1:%d" % port, "state": "up", "tx_queued": 0,
+                                "rx_queued": 0, "messages_sent": 3, "bytes_sent": 11,
+                                "messages_received": 0, "bytes_received": 0, "retransmits": 0,
+                                "reconnects": 0}], dialer["peers"]
+
+    # The table, for the address and for its listener alone; and in the list of everything.
+    status, out, err = run("stat", address)
+    assert (status, err) == (0, ""), (status, err)
+    lines = out.decode().splitlines()
+    assert len(lines) == 3, lines
+    assert re.fullmatch(re.escape(address) + r" +spsc +64\.0 KiB +0\.0% +1 +1 +3 +11 B +0",
+                        lines[1]), lines
+    assert re.fullmatch(re.escape(address) + r"\?listen +spsc +64\.0 KiB +0\.0% +1 +1 +3 +11 B +0",
+                        lines[2]), lines
+    assert [h["role"] for h in net_json(address + "?listen")] == ["listener"]
+    status, out, err = run("stat")
+    assert status in (0, 1), (status, err)  # 1: other runs' hostile channels
+    assert sum(line.startswith(address) for line in out.decode().splitlines()) == 2, out
+
+    # --watch: rates for network handles too.
+    watch = spawn("stat", "--watch=0.1", "--json", address + "?listen")
+    first = json.loads(watch.stdout.readline())
+    feed(send, b"four\n")
+    rates = wait_for("a rate", lambda: [h["messages_per_sec"] for h in
+                                        json.loads(watch.stdout.readline()) if
+                                        h["messages_per_sec"]])
+    assert first[0]["messages_per_sec"] is None and rates[0] > 0, (first, rates)
+    status, out, err = finish_signal(watch, signal.SIGINT)
+    assert (status, err) == (0, ""), (status, err)
+
+    # Both gone: so are their pages.
+    send.stdin.close()
+    assert finish(send) == (0, b"", "")
+    assert finish(recv) == (0, b"one\ntwo\nthree\nfour\n", "")
+    assert net_json(address) == []
+    status, out, err = run("stat", address)
+    assert (status, out, err) == (1, b"", "psyne: stat: No network handle on '%s'.\n" % address)
+
+
+def fake_page(content, seal=True):
+    """A memfd of `content` under the abstract name this process's stats page would have."""
+    return fake_fd(content, seal, b"psyne/1/%d/net/%d/%%d" % (os.geteuid(), os.getpid()))
+
+
+def page(uri=b"tcp://fake:1", major=1, n_peers=0):
+    """A stats page as psyne/src/netstat.h lays it out (see psyne/fuzz/gen-corpus.py)."""
+    buf = bytearray(1024 + 64 * 256)
+    struct.pack_into("<IHHIIIIQQII", buf, 0, 0x534E5950, major, 0, 1024, 256, 64, 0, len(buf),
+                     65536, 0, 0)
+    buf[64:64 + len(uri)] = uri
+    struct.pack_into("<I", buf, 632, n_peers)
+    return bytes(buf)
+
+
+@test
+def hostile_network_pages():
+    fakes = [fake_page(bytes((i * 131 + 7) & 255 for i in range(17408))),
+             fake_page(page(), seal=False),
+             fake_page(page(major=2)),
+             fake_page(page(uri=b"tcp://\x1b[2J:1")),
+             fake_page(page(n_peers=65))]
+    good = fake_page(page(uri=b"tcp://fake:%d" % os.getpid()))
+    try:
+        status, out, err = run("stat", "--json")
+        assert status == 1, (status, err)
+        mine_err = sorted(line for line in err.splitlines() if "of pid %d " % os.getpid() in line)
+        why = {fd: "Corrupt shared segment or peer frame" for fd, _ in fakes}
+        why[fakes[2][0]] = "Unknown URI scheme, or unsupported segment or protocol version"
+        assert mine_err == sorted("psyne: stat: Failed to read the network handle of pid %d "
+                                  "(fd %d): %s" % (os.getpid(), fd, why[fd]) for fd in why), err
+        ours = [h for h in json.loads(out) if h.get("pid") == os.getpid()]
+        assert sorted((h["fd"], h["errno"]) for h in ours if "error" in h) == \
+            sorted((fd, EPROTONOSUPPORT if fd == fakes[2][0] else EPROTO) for fd, _ in fakes), ours
+        assert [h for h in ours if "error" in h][0]["name"] is None
+        [ok] = [h for h in ours if "error" not in h]
+        assert (ok["uri"], ok["peers"]) == ("tcp://fake:%d" % os.getpid(), []), ok
+
+        # Selecting a URI leaves out what cannot say which it is.
+        status, out, err = run("stat", "tcp://fake:%d" % os.getpid())
+        assert (status, err) == (0, ""), (status, err)
+        assert out.decode().splitlines()[1].startswith("tcp://fake:%d " % os.getpid()), out
+    finally:
+        for fd, sock in fakes + [good]:
+            sock.close()
+            os.close(fd)
 
 
 if __name__ == "__main__":

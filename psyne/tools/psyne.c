@@ -2,8 +2,8 @@
 /*
  * psyne: the command-line tool of libpsyne. Verbs come from one table (STYLE.md section
  * 13): `psyne cat` sends or receives on any channel through the public API, `psyne stat`
- * lists the ipc:// channels of this user without joining them, `psyne bench` runs the
- * side-by-side benchmark.
+ * lists the ipc:// channels and network handles of this user without joining them, `psyne
+ * bench` runs the side-by-side benchmark.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -34,7 +34,7 @@ static const struct verb verbs[] = {
 		.min_args = 0,
 		.max_args = 1,
 		.synopsis = "[URI|NAME] [OPTIONS]",
-		.summary = "List this user's ipc:// channels and their counters",
+		.summary = "List this user's channels and their counters",
 		.parse_argv = verb_stat_parse_argv,
 		.run = verb_stat_run,
 		.help = verb_stat_help,
