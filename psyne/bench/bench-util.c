@@ -15,8 +15,12 @@
 const struct bench_transport *const bench_transports[] = {
 	&bench_transport_calib,	     &bench_transport_psyne_memory, &bench_transport_psyne_ipc,
 	&bench_transport_zmq_inproc, &bench_transport_zmq_ipc,	    &bench_transport_nng_inproc,
-	&bench_transport_nng_ipc,    &bench_transport_iceoryx,	    NULL,
+	&bench_transport_nng_ipc,    &bench_transport_iceoryx,	    &bench_transport_raw_unix,
+	&bench_transport_psyne_unix, &bench_transport_raw_tcp,	    &bench_transport_psyne_tcp,
+	&bench_transport_zmq_tcp,    &bench_transport_nng_tcp,	    NULL,
 };
+_Static_assert(sizeof(bench_transports) / sizeof(bench_transports[0]) <= BENCH_MAX_TRANSPORTS + 1,
+	       "too many transports");
 
 const struct bench_transport *bench_transport_find(const char *id)
 {
@@ -24,6 +28,20 @@ const struct bench_transport *bench_transport_find(const char *id)
 		if (streq(bench_transports[i]->id, id))
 			return bench_transports[i];
 	return NULL;
+}
+
+bool bench_transport_matches(const struct bench_transport *t, const char *word)
+{
+	const char *rest;
+
+	if (streq(word, t->id) || streq(word, t->family))
+		return true;
+	if ((t->groups & BENCH_GROUP_NET) == 0)
+		return false;
+	if (streq(word, "net"))
+		return true;
+	rest = startswith(word, t->family);
+	return rest && streq(rest, "-net");
 }
 
 static inline uint8_t fill_byte(uint64_t seq)
@@ -220,6 +238,7 @@ void bench_cell_to_argv(const struct bench_cell *cell, char buf[BENCH_CELL_ARGS]
 	(void)snprintf(buf[13], 80, "%d", cell->cpu[BENCH_SIDE_B]);
 	(void)snprintf(buf[14], 80, "%s", cell->tag);
 	(void)snprintf(buf[15], 80, "%s", cell->dir);
+	(void)snprintf(buf[16], 80, "%u", cell->port);
 }
 
 int bench_cell_from_argv(char *const *argv, size_t argc, struct bench_cell *ret_cell)
@@ -239,12 +258,13 @@ int bench_cell_from_argv(char *const *argv, size_t argc, struct bench_cell *ret_
 	    safe_atou(argv[7], &cell.warmup_ms) < 0 || safe_atou(argv[8], &cell.round_ms) < 0 ||
 	    safe_atou(argv[9], &cell.rounds) < 0 || safe_atou(argv[11], &yield) < 0 ||
 	    safe_atoi(argv[12], &cell.cpu[BENCH_SIDE_A]) < 0 ||
-	    safe_atoi(argv[13], &cell.cpu[BENCH_SIDE_B]) < 0)
+	    safe_atoi(argv[13], &cell.cpu[BENCH_SIDE_B]) < 0 || safe_atou(argv[16], &cell.port) < 0)
 		return -EINVAL;
 	if (cell.size < BENCH_MIN_SIZE || cell.size > BENCH_MAX_SIZE || cell.rounds < 1 ||
 	    cell.rounds > BENCH_MAX_ROUNDS || yield > 1 || cell.pp_min > cell.pp_max ||
 	    cell.tp_min > cell.tp_max || (cell.pp_max > 0 && cell.pp_min == 0) ||
-	    (cell.tp_max > 0 && cell.tp_min == 0) || cell.pp_max > BENCH_MAX_PP)
+	    (cell.tp_max > 0 && cell.tp_min == 0) || cell.pp_max > BENCH_MAX_PP ||
+	    cell.port > 65535 || (cell.transport->uses_port && cell.port == 0))
 		return -EINVAL;
 	if (streq(argv[10], "all"))
 		cell.touch = BENCH_TOUCH_ALL;

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * psyne-bench: the side-by-side benchmark of libpsyne against ZeroMQ, NNG, iceoryx and a bare
- * SPSC ring (the calibration). Declarations shared by the orchestrator (psyne-bench.c), the
- * measuring children (child.c), the transports (transport-*.c), RouDi handling (roudi.c) and
- * the reports (report.c).
+ * SPSC ring (the calibration), and of psyne's stream transports against ZeroMQ, NNG and raw
+ * sockets. Declarations shared by the orchestrator (psyne-bench.c), the measuring children
+ * (child.c), the transports (transport-*.c), RouDi handling (roudi.c) and the reports
+ * (report.c).
  *
  * Every cell (one transport at one message size) runs in freshly exec'd children of the bench
- * binary: two processes for the ipc transports, one process with two threads for the
- * in-process ones. Side A is the pinger and the producer, side B the ponger and the consumer.
+ * binary: two processes for the ipc and network transports, one process with two threads for
+ * the in-process ones. Side A is the pinger and the producer, side B the ponger and the
+ * consumer.
  */
 #ifndef PSYNE_BENCH_H
 #define PSYNE_BENCH_H
@@ -30,6 +32,7 @@
 #define BENCH_MAX_SIZE (UINT64_C(256) << 20)
 #define BENCH_MAX_PP 1000000   /* latency samples per round */
 #define BENCH_TIMEOUT_MS 20000 /* connecting, subscribing, handshakes */
+#define BENCH_MAX_TRANSPORTS 32
 
 enum bench_side {
 	BENCH_SIDE_A, /* pinger, producer */
@@ -63,10 +66,17 @@ struct bench_cell {
 	int cpu[_BENCH_SIDE_MAX]; /* CPU each side is pinned to; -1: not pinned */
 	char tag[32];		  /* unique per cell and run: names channels and services */
 	char dir[64];		  /* the run's private directory: sockets live there */
+	unsigned port; /* uses_port transports: a TCP port of 127.0.0.1 free when picked; else 0 */
 };
 
 /* A connected pair of one-way channels (A->B and B->A) as seen by one side. */
 struct bench_link;
+
+/* The tables a transport's column appears in; a column may be in both. */
+enum {
+	BENCH_GROUP_LOCAL = 1 << 0, /* in-process and shared-memory transports */
+	BENCH_GROUP_NET = 1 << 1,   /* over a stream socket: unix or tcp, selected by "net" */
+};
 
 /*
  * One transport. All calls but the process and shared hooks are made by the one thread that
@@ -75,11 +85,14 @@ struct bench_link;
  * bench_fail() first.
  */
 struct bench_transport {
-	const char *id;	    /* "psyne-ipc": column id in JSON, accepted by --only */
-	const char *family; /* "psyne": also accepted by --only */
-	const char *label;  /* "psyne ipc://": table heading */
-	bool two_processes; /* sides in two processes (else two threads of one) */
+	const char *id;	     /* "psyne-ipc": column id in JSON, accepted by --only */
+	const char *family;  /* "psyne": also accepted by --only */
+	const char *label;   /* "psyne ipc://": table heading */
+	unsigned groups;     /* BENCH_GROUP_* */
+	unsigned net_column; /* BENCH_GROUP_NET: 1-based position in the network table */
+	bool two_processes;  /* sides in two processes (else two threads of one) */
 	bool needs_roudi;
+	bool uses_port; /* listens on 127.0.0.1:cell->port */
 
 	/* Optional: once per process before any open, and after the last close. */
 	int (*process_init)(const struct bench_cell *cell);
@@ -110,10 +123,22 @@ extern const struct bench_transport bench_transport_zmq_ipc;
 extern const struct bench_transport bench_transport_nng_inproc;
 extern const struct bench_transport bench_transport_nng_ipc;
 extern const struct bench_transport bench_transport_iceoryx;
+extern const struct bench_transport bench_transport_raw_unix;
+extern const struct bench_transport bench_transport_psyne_unix;
+extern const struct bench_transport bench_transport_raw_tcp;
+extern const struct bench_transport bench_transport_psyne_tcp;
+extern const struct bench_transport bench_transport_zmq_tcp;
+extern const struct bench_transport bench_transport_nng_tcp;
 
 /* All transports in column order; NULL-terminated. */
 extern const struct bench_transport *const bench_transports[];
 const struct bench_transport *bench_transport_find(const char *id);
+
+/*
+ * Whether --only's `word` selects `t`: its id, its family ("psyne"), "net" for the network
+ * group, or FAMILY-net ("psyne-net") for the family's network transports.
+ */
+bool bench_transport_matches(const struct bench_transport *t, const char *word);
 
 /*
  * The message layout: a header at offset 0 and, with BENCH_TOUCH_EDGES, a tail word in the
@@ -189,7 +214,7 @@ struct bench_tp_round {
 int bench_child_run(const struct bench_cell *cell, const char *role, int result_fd);
 
 /* Encodes a cell as the hidden --child command line and back. */
-#define BENCH_CELL_ARGS 16
+#define BENCH_CELL_ARGS 17
 void bench_cell_to_argv(const struct bench_cell *cell, char buf[BENCH_CELL_ARGS][80]);
 int bench_cell_from_argv(char *const *argv, size_t argc, struct bench_cell *ret_cell);
 
@@ -231,7 +256,7 @@ struct bench_result {
 
 /* A whole run, for the reports. */
 struct bench_report {
-	const struct bench_transport *transports[16];
+	const struct bench_transport *transports[BENCH_MAX_TRANSPORTS];
 	size_t n_transports;
 	uint64_t sizes[BENCH_MAX_SIZES];
 	size_t n_sizes;

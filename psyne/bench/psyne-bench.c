@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * psyne-bench: libpsyne side by side with ZeroMQ, NNG, iceoryx and a bare SPSC ring, in one
- * run on one machine. This file is the orchestrator: it parses the command line, starts
- * RouDi when iceoryx is wanted, runs every cell in fresh children of this same binary (the
- * hidden --child role), collects their per-round results and hands them to the reports.
- * docs/bench.md describes what is measured and how.
+ * psyne-bench: libpsyne side by side with ZeroMQ, NNG, iceoryx and a bare SPSC ring, and its
+ * stream transports with ZeroMQ, NNG and raw sockets, in one run on one machine. This file
+ * is the orchestrator: it parses the command line, starts RouDi when iceoryx is wanted, runs
+ * every cell in fresh children of this same binary (the hidden --child role), collects their
+ * per-round results and hands them to the reports. docs/bench.md describes what is measured
+ * and how.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -27,7 +30,11 @@
 #include "common/string-util.h"
 
 #define DEFAULT_ROUNDS 3
-#define DEFAULT_TIMEOUT_SEC 180
+/*
+ * A round takes a few seconds; a cell still running after a minute has hung (a lost message
+ * waits forever), and the run goes on without it. Long --round-ms values get more time.
+ */
+#define DEFAULT_TIMEOUT_SEC 60
 #define SMOKE_TIMEOUT_SEC 60
 
 extern char **environ;
@@ -59,18 +66,22 @@ static void help(void)
 	printf("Usage: psyne-bench [OPTIONS]\n"
 	       "\n"
 	       "Runs libpsyne side by side with ZeroMQ, NNG, iceoryx and a bare two-thread SPSC\n"
-	       "ring (the calibration) on this machine, and prints a markdown table of round-trip\n"
-	       "latency and one-way throughput, followed by RATIO lines for psyne's targets.\n"
+	       "ring (the calibration), and psyne's unix:// and tcp:// with ZeroMQ, NNG and raw\n"
+	       "sockets, on this machine. Prints markdown tables of round-trip latency and\n"
+	       "one-way throughput (local and network transports), followed by RATIO lines for\n"
+	       "psyne's targets.\n"
 	       "\n"
 	       "Options:\n"
 	       "  -h --help             Show this help and exit\n"
-	       "  -q --quick            Short run: 64 B only, short rounds (about 20 s)\n"
+	       "  -q --quick            Short run: 64 B only, short rounds (about 40 s)\n"
 	       "     --smoke            Check every transport moves a handful of messages intact\n"
 	       "                        (every byte written and verified); exit 1 on any failure\n"
 	       "  -s --sizes=LIST       Message sizes, K/M suffixes (default 64,4K,1M)\n"
 	       "  -o --only=LIST        Transports or families: calib, psyne, psyne-memory,\n"
-	       "                        psyne-ipc, zmq, zmq-inproc, zmq-ipc, nng, nng-inproc,\n"
-	       "                        nng-ipc, iceoryx (default all)\n"
+	       "                        psyne-ipc, psyne-unix, psyne-tcp, zmq, zmq-inproc,\n"
+	       "                        zmq-ipc, zmq-tcp, nng, nng-inproc, nng-ipc, nng-tcp,\n"
+	       "                        iceoryx, raw, raw-unix, raw-tcp; net (every socket\n"
+	       "                        transport: unix, ipc and tcp), psyne-net (default all)\n"
 	       "  -r --rounds=N         Rounds per cell, interleaved across cells; medians are\n"
 	       "                        reported (default 3)\n"
 	       "     --touch=edges|all  edges: write/read the 32-byte header and the last 8 bytes\n"
@@ -81,7 +92,8 @@ static void help(void)
 	       "     --capacity=BYTES   Ring bytes for psyne and the calibration ring (default:\n"
 	       "                        a power of two >= 1M and >= 16 messages); queue depths of\n"
 	       "                        the others follow\n"
-	       "     --timeout=SEC      Give up on a cell after SEC seconds (default %d)\n"
+	       "     --timeout=SEC      Give up on a cell's round after SEC seconds (default %d,\n"
+	       "                        or 10 x --round-ms when that is longer)\n"
 	       "     --no-pin           Do not pin the two sides to two CPUs\n"
 	       "     --roudi=PATH       The iox-roudi binary (default: searched in PATH)\n"
 	       "     --json=FILE        Also write the results as JSON\n"
@@ -229,7 +241,8 @@ static int parse_argv(int argc, char *argv[])
 		arg_rounds = 1;
 	}
 	if (arg_timeout_sec == 0)
-		arg_timeout_sec = arg_smoke ? SMOKE_TIMEOUT_SEC : DEFAULT_TIMEOUT_SEC;
+		arg_timeout_sec = arg_smoke ? SMOKE_TIMEOUT_SEC :
+					      MAX(DEFAULT_TIMEOUT_SEC, arg_round_ms / 100);
 	return 1;
 }
 
@@ -259,7 +272,7 @@ static int parse_sizes(const char *list, struct bench_report *rep)
 
 static int parse_only(const char *list, struct bench_report *rep)
 {
-	bool wanted[16] = { false };
+	bool wanted[BENCH_MAX_TRANSPORTS] = { false };
 	_cleanup_free_ char *copy = NULL;
 	char *saveptr = NULL;
 
@@ -276,8 +289,7 @@ static int parse_only(const char *list, struct bench_report *rep)
 		bool found = false;
 
 		for (size_t i = 0; bench_transports[i]; i++)
-			if (streq(w, bench_transports[i]->id) ||
-			    streq(w, bench_transports[i]->family)) {
+			if (bench_transport_matches(bench_transports[i], w)) {
 				wanted[i] = true;
 				found = true;
 			}
@@ -528,6 +540,30 @@ static void run_cell(const char *exe, const struct bench_cell *cell, struct benc
 	bench_report_finish_result(res);
 }
 
+/*
+ * A TCP port of 127.0.0.1 that nothing uses right now: the one the kernel picks for a bind to
+ * port 0. Side B of the cell binds it a moment later (with SO_REUSEADDR where the library
+ * sets it), side A connects to it.
+ */
+static int pick_port(unsigned *ret_port)
+{
+	_cleanup_close_ int fd = -EBADF;
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	socklen_t len = sizeof(sin);
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
+		return -errno;
+	*ret_port = ntohs(sin.sin_port);
+	return 0;
+}
+
 /* Runs round `round` of the cell of size index s and transport index t. */
 static void run_round(const char *exe, const struct bench_report *rep, size_t s, size_t t,
 		      unsigned round, const char *dir, struct bench_result *res)
@@ -543,6 +579,17 @@ static void run_round(const char *exe, const struct bench_report *rep, size_t s,
 	};
 
 	fill_counts(&cell);
+	if (cell.transport->uses_port) {
+		int r = pick_port(&cell.port);
+
+		if (r < 0) {
+			res->status = BENCH_ERROR;
+			(void)snprintf(res->why, sizeof(res->why),
+				       "cannot find a free TCP port: %s", strerror(-r));
+			bench_report_finish_result(res);
+			return;
+		}
+	}
 	(void)snprintf(cell.tag, sizeof(cell.tag), "%d-%zu-%u", (int)getpid(), t * rep->n_sizes + s,
 		       round);
 	(void)snprintf(cell.dir, sizeof(cell.dir), "%s", dir);
@@ -636,12 +683,14 @@ static void remove_run_dir(const char *dir)
  * In --smoke only, a cell of another library (ZeroMQ, NNG, iceoryx) that timed out gets one
  * retry: iceoryx's RouDi has been seen, rarely and not reproducibly, to leave a 4 KiB smoke
  * cell waiting on a message that never came, and that is not what this test is about. A
- * psyne or calibration cell is never retried, and a corrupt or lost message fails at once.
+ * psyne, calibration or raw socket cell is never retried, and a corrupt or lost message
+ * fails at once.
  */
 static bool smoke_retryable(const struct bench_result *res)
 {
 	return arg_smoke && res->status == BENCH_ERROR && startswith(res->why, "timed out") &&
-	       !streq(res->transport->family, "psyne") && !streq(res->transport->family, "calib");
+	       !streq(res->transport->family, "psyne") && !streq(res->transport->family, "calib") &&
+	       !streq(res->transport->family, "raw");
 }
 
 static int print_smoke(const struct bench_report *rep)

@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The reports of a run: medians over rounds, the markdown table and RATIO lines on stdout,
+ * The reports of a run: medians over rounds, the markdown tables and RATIO lines on stdout,
  * JSON, and a gnuplot PNG drawn by a gnuplot subprocess from a generated script.
+ *
+ * Columns are grouped in two tables, local transports (in-process and shared memory) and
+ * network ones (stream sockets: unix and tcp). ZeroMQ's and NNG's ipc:// go over a Unix
+ * socket and belong to both: they are the libraries' counterparts of psyne's ipc:// and of
+ * its unix://. A run prints the network table when it has a network-only transport, and the
+ * local table when it has a local-only one or no network table.
  */
 #include <errno.h>
 #include <math.h>
@@ -15,6 +21,8 @@
 #include "common/string-util.h"
 
 extern char **environ;
+
+#define MIB (UINT64_C(1) << 20)
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -108,7 +116,7 @@ struct ratio {
 	const char *what;
 	bool at_most; /* the value must be <= target (else >=) */
 	double target;
-	const char *unit; /* "x" for ratios, "GB/s" for (c) */
+	const char *unit; /* "x" for ratios, " GB/s" for (c) */
 	bool available;
 	double value;
 	char detail[256];
@@ -152,10 +160,12 @@ static double value_of(const struct bench_report *rep, const char *id, uint64_t 
 	return res ? metric_value(res, m) : -1;
 }
 
-static size_t compute_ratios(const struct bench_report *rep, struct ratio ratios[4])
+#define MAX_RATIOS 8
+
+static size_t compute_ratios(const struct bench_report *rep, struct ratio ratios[MAX_RATIOS])
 {
-	const struct bench_result *ipc1m = bench_report_get(rep, "psyne-ipc", UINT64_C(1) << 20);
-	const struct bench_result *mem1m = bench_report_get(rep, "psyne-memory", UINT64_C(1) << 20);
+	const struct bench_result *ipc1m = bench_report_get(rep, "psyne-ipc", MIB);
+	const struct bench_result *mem1m = bench_report_get(rep, "psyne-memory", MIB);
 
 	ratios[0] = (struct ratio){
 		.name = "a1",
@@ -211,7 +221,44 @@ static size_t compute_ratios(const struct bench_report *rep, struct ratio ratios
 		(void)snprintf(ratios[3].detail, sizeof(ratios[3].detail), "not measured%s%.180s",
 			       ipc1m ? ": " : " (1M not in --sizes or psyne-ipc not selected)",
 			       ipc1m ? ipc1m->why : "");
-	return 4;
+
+	ratios[4] = (struct ratio){
+		.name = "d",
+		.what = "psyne tcp:// 64 B throughput / ZeroMQ tcp throughput",
+		.at_most = false,
+		.target = 1.5,
+		.unit = "x",
+	};
+	ratio_of(&ratios[4], "psyne-tcp", value_of(rep, "psyne-tcp", 64, METRIC_MSGS), "zmq-tcp",
+		 value_of(rep, "zmq-tcp", 64, METRIC_MSGS), rep, 64, "M msg/s", 1e6);
+
+	ratios[5] = (struct ratio){
+		.name = "e",
+		.what = "psyne tcp:// 64 B RTT p50 / raw TCP ping-pong RTT p50",
+		.at_most = true,
+		.target = 1.2,
+		.unit = "x",
+	};
+	ratio_of(&ratios[5], "psyne-tcp", value_of(rep, "psyne-tcp", 64, METRIC_P50), "raw-tcp",
+		 value_of(rep, "raw-tcp", 64, METRIC_P50), rep, 64, "us", 1e3);
+
+	ratios[6] = (struct ratio){
+		.name = "f",
+		.what = "psyne tcp:// 1 MiB throughput / raw TCP throughput",
+		.at_most = false,
+		.target = 0.8,
+		.unit = "x",
+	};
+	ratio_of(&ratios[6], "psyne-tcp", value_of(rep, "psyne-tcp", MIB, METRIC_GBS), "raw-tcp",
+		 value_of(rep, "raw-tcp", MIB, METRIC_GBS), rep, MIB, "GB/s", 1);
+	if (ratios[6].available) {
+		size_t n = strlen(ratios[6].detail);
+
+		(void)snprintf(ratios[6].detail + n, sizeof(ratios[6].detail) - n,
+			       "; touch=%s; both copy every byte into and out of the kernel",
+			       bench_touch_to_string(rep->touch));
+	}
+	return 7;
 }
 
 static void format_latency(char *buf, size_t n, double ns)
@@ -265,9 +312,80 @@ static void format_metric(char *buf, size_t n, const struct bench_result *res, e
 		format_gbs(buf, n, v);
 }
 
+/* The tables (BENCH_GROUP_*) a run prints; see the head comment. */
+static unsigned report_tables(const struct bench_report *rep)
+{
+	bool local_only = false, net_only = false;
+
+	for (size_t t = 0; t < rep->n_transports; t++) {
+		local_only = local_only || rep->transports[t]->groups == BENCH_GROUP_LOCAL;
+		net_only = net_only || rep->transports[t]->groups == BENCH_GROUP_NET;
+	}
+	if (!net_only)
+		return BENCH_GROUP_LOCAL;
+	return BENCH_GROUP_NET | (local_only ? BENCH_GROUP_LOCAL : 0u);
+}
+
+/*
+ * The columns of one table as indices into rep->transports: the run's order for the local
+ * table, net_column's for the network one.
+ */
+static size_t table_columns(const struct bench_report *rep, unsigned group,
+			    size_t cols[BENCH_MAX_TRANSPORTS])
+{
+	size_t n = 0;
+
+	for (size_t t = 0; t < rep->n_transports; t++)
+		if (rep->transports[t]->groups & group)
+			cols[n++] = t;
+	if (group == BENCH_GROUP_NET)
+		/* An insertion sort: eight columns at most. */
+		for (size_t i = 1; i < n; i++)
+			for (size_t j = i; j > 0 && rep->transports[cols[j - 1]]->net_column >
+							    rep->transports[cols[j]]->net_column;
+			     j--) {
+				size_t tmp = cols[j];
+
+				cols[j] = cols[j - 1];
+				cols[j - 1] = tmp;
+			}
+	return n;
+}
+
+static void markdown_table(FILE *f, const struct bench_report *rep, unsigned group)
+{
+	size_t cols[BENCH_MAX_TRANSPORTS], n_cols = table_columns(rep, group, cols);
+
+	fprintf(f, "| metric | size |");
+	for (size_t c = 0; c < n_cols; c++)
+		fprintf(f, " %s |", rep->transports[cols[c]]->label);
+	fprintf(f, "\n|---|---:|");
+	for (size_t c = 0; c < n_cols; c++)
+		fprintf(f, "---:|");
+	fprintf(f, "\n");
+
+	for (size_t s = 0; s < rep->n_sizes; s++)
+		for (enum metric m = 0; m < _METRIC_MAX; m++) {
+			char size[32];
+
+			fprintf(f, "| %s | %s |", metric_names[m],
+				bench_format_size(size, sizeof(size), rep->sizes[s]));
+			for (size_t c = 0; c < n_cols; c++) {
+				char cell[32];
+
+				format_metric(cell, sizeof(cell),
+					      &rep->results[cols[c] * rep->n_sizes + s], m);
+				fprintf(f, " %s |", cell);
+			}
+			fprintf(f, "\n");
+		}
+}
+
 void bench_report_markdown(FILE *f, const struct bench_report *rep)
 {
-	struct ratio ratios[4];
+	struct ratio ratios[MAX_RATIOS];
+	unsigned tables = report_tables(rep);
+	bool both = tables == (BENCH_GROUP_LOCAL | BENCH_GROUP_NET);
 	size_t n_ratios;
 	bool notes = false;
 
@@ -279,29 +397,16 @@ void bench_report_markdown(FILE *f, const struct bench_report *rep)
 		rep->rounds, rep->round_ms, bench_touch_to_string(rep->touch),
 		rep->pinned ? "side A on one CPU, side B on another" : "sides not pinned");
 
-	fprintf(f, "| metric | size |");
-	for (size_t t = 0; t < rep->n_transports; t++)
-		fprintf(f, " %s |", rep->transports[t]->label);
-	fprintf(f, "\n|---|---:|");
-	for (size_t t = 0; t < rep->n_transports; t++)
-		fprintf(f, "---:|");
-	fprintf(f, "\n");
-
-	for (size_t s = 0; s < rep->n_sizes; s++)
-		for (enum metric m = 0; m < _METRIC_MAX; m++) {
-			char size[32];
-
-			fprintf(f, "| %s | %s |", metric_names[m],
-				bench_format_size(size, sizeof(size), rep->sizes[s]));
-			for (size_t t = 0; t < rep->n_transports; t++) {
-				char cell[32];
-
-				format_metric(cell, sizeof(cell),
-					      &rep->results[t * rep->n_sizes + s], m);
-				fprintf(f, " %s |", cell);
-			}
-			fprintf(f, "\n");
-		}
+	if (tables & BENCH_GROUP_LOCAL) {
+		if (both)
+			fprintf(f, "### Local transports\n\n");
+		markdown_table(f, rep, BENCH_GROUP_LOCAL);
+	}
+	if (tables & BENCH_GROUP_NET) {
+		if (both)
+			fprintf(f, "\n### Network transports (stream sockets on this machine)\n\n");
+		markdown_table(f, rep, BENCH_GROUP_NET);
+	}
 
 	for (size_t i = 0; i < rep->n_transports * rep->n_sizes; i++) {
 		const struct bench_result *res = &rep->results[i];
@@ -377,7 +482,7 @@ static const char *status_to_string(enum bench_status status)
 int bench_report_json(const char *path, const struct bench_report *rep)
 {
 	_cleanup_fclose_ FILE *f = NULL;
-	struct ratio ratios[4];
+	struct ratio ratios[MAX_RATIOS];
 	size_t n_ratios;
 
 	f = fopen(path, "we");
@@ -400,6 +505,10 @@ int bench_report_json(const char *path, const struct bench_report *rep)
 
 		fprintf(f, "    {\"transport\": \"%s\", \"size\": %" PRIu64 ", \"status\": \"%s\"",
 			res->transport->id, res->size, status_to_string(res->status));
+		fprintf(f, ", \"groups\": [%s%s%s]",
+			res->transport->groups & BENCH_GROUP_LOCAL ? "\"local\"" : "",
+			res->transport->groups == (BENCH_GROUP_LOCAL | BENCH_GROUP_NET) ? ", " : "",
+			res->transport->groups & BENCH_GROUP_NET ? "\"net\"" : "");
 		fprintf(f, ", \"why\": ");
 		json_string(f, res->why);
 		fprintf(f, ", \"rtt_p50_ns\": ");
@@ -463,24 +572,31 @@ static void gp_string(FILE *f, const char *s)
 	fputc('\'', f);
 }
 
-static int write_plot_data(const char *path, const struct bench_report *rep, bool latency)
+static const char *group_name(unsigned group)
+{
+	return group == BENCH_GROUP_NET ? "net" : "local";
+}
+
+static int write_plot_data(const char *path, const struct bench_report *rep, unsigned group,
+			   bool latency)
 {
 	_cleanup_fclose_ FILE *f = NULL;
+	size_t cols[BENCH_MAX_TRANSPORTS], n_cols = table_columns(rep, group, cols);
 
 	f = fopen(path, "we");
 	if (!f)
 		return -errno;
 	fprintf(f, "size");
-	for (size_t t = 0; t < rep->n_transports; t++)
-		fprintf(f, " \"%s\"", rep->transports[t]->label);
+	for (size_t c = 0; c < n_cols; c++)
+		fprintf(f, " \"%s\"", rep->transports[cols[c]]->label);
 	fprintf(f, "\n");
 	for (size_t s = 0; s < rep->n_sizes; s++) {
 		char size[32];
 
 		bench_format_size(size, sizeof(size), rep->sizes[s]);
 		fprintf(f, "\"%s\"", size);
-		for (size_t t = 0; t < rep->n_transports; t++) {
-			const struct bench_result *res = &rep->results[t * rep->n_sizes + s];
+		for (size_t c = 0; c < n_cols; c++) {
+			const struct bench_result *res = &rep->results[cols[c] * rep->n_sizes + s];
 			double v = latency ? res->rtt_p50_ns / 1e3 : res->gb_per_sec;
 
 			if (res->status == BENCH_OK && v > 0)
@@ -495,25 +611,63 @@ static int write_plot_data(const char *path, const struct bench_report *rep, boo
 	return 0;
 }
 
+/* The latency and throughput panels of one table: one column of the page. */
+static void write_plot_panels(FILE *f, const struct bench_report *rep, const char *dir,
+			      unsigned group, bool both)
+{
+	const char *what = !both		    ? "" :
+			   group == BENCH_GROUP_NET ? "network transports: " :
+						      "local transports: ";
+	size_t cols[BENCH_MAX_TRANSPORTS], n_cols = table_columns(rep, group, cols);
+	char data[256];
+
+	fprintf(f,
+		"set title '%sround-trip latency p50, median of %u rounds (lower is better)'\n"
+		"set ylabel 'microseconds (log)'\n",
+		what, rep->rounds);
+	(void)snprintf(data, sizeof(data), "%s/latency-%s.dat", dir, group_name(group));
+	fprintf(f, "plot for [i=2:%zu] ", n_cols + 1);
+	gp_string(f, data);
+	fprintf(f, " using i:xtic(1) title columnheader(i)\n");
+
+	fprintf(f,
+		"set title '%sone-way throughput, touch=%s (higher is better)'\n"
+		"set ylabel 'GB/s (log)'\n",
+		what, bench_touch_to_string(rep->touch));
+	(void)snprintf(data, sizeof(data), "%s/throughput-%s.dat", dir, group_name(group));
+	fprintf(f, "plot for [i=2:%zu] ", n_cols + 1);
+	gp_string(f, data);
+	fprintf(f, " using i:xtic(1) title columnheader(i)\n");
+}
+
+/*
+ * One table: latency above throughput. Both tables: the local ones on the left, the
+ * network ones on the right, each with its own key and scale.
+ */
 static int write_plot_script(const char *path, const char *png, const char *dir,
 			     const struct bench_report *rep)
 {
 	_cleanup_fclose_ FILE *f = NULL;
-	char data[256], title[384];
+	unsigned tables = report_tables(rep);
+	bool both = tables == (BENCH_GROUP_LOCAL | BENCH_GROUP_NET);
+	unsigned width = both ? 2400 : 1400;
+	char title[384];
 
 	f = fopen(path, "we");
 	if (!f)
 		return -errno;
 
-	fprintf(f, "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
-		   "  set terminal pngcairo size 1400,1000 font ',10'\n"
-		   "} else {\n"
-		   "  set terminal png size 1400,1000\n"
-		   "}\n");
+	fprintf(f,
+		"if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
+		"  set terminal pngcairo size %u,1000 font ',10'\n"
+		"} else {\n"
+		"  set terminal png size %u,1000\n"
+		"}\n",
+		width, width);
 	fprintf(f, "set output ");
 	gp_string(f, png);
 	(void)snprintf(title, sizeof(title), "psyne-bench, %s, %s", rep->date, rep->machine);
-	fprintf(f, "\nset multiplot layout 2,1 title ");
+	fprintf(f, "\nset multiplot layout 2,%d columnsfirst title ", both ? 2 : 1);
 	gp_string(f, title);
 	fprintf(f, "\nset style data histograms\n"
 		   "set style histogram clustered gap 1\n"
@@ -524,23 +678,10 @@ static int write_plot_script(const char *path, const char *png, const char *dir,
 		   "set key outside right top\n"
 		   "set xlabel 'message size'\n");
 
-	fprintf(f,
-		"set title 'Round-trip latency p50, median of %u rounds (lower is better)'\n"
-		"set ylabel 'microseconds (log)'\n",
-		rep->rounds);
-	(void)snprintf(data, sizeof(data), "%s/latency.dat", dir);
-	fprintf(f, "plot for [i=2:%zu] ", rep->n_transports + 1);
-	gp_string(f, data);
-	fprintf(f, " using i:xtic(1) title columnheader(i)\n");
-
-	fprintf(f,
-		"set title 'One-way throughput, touch=%s (higher is better)'\n"
-		"set ylabel 'GB/s (log)'\n",
-		bench_touch_to_string(rep->touch));
-	(void)snprintf(data, sizeof(data), "%s/throughput.dat", dir);
-	fprintf(f, "plot for [i=2:%zu] ", rep->n_transports + 1);
-	gp_string(f, data);
-	fprintf(f, " using i:xtic(1) title columnheader(i)\nunset multiplot\n");
+	for (unsigned group = BENCH_GROUP_LOCAL; group <= BENCH_GROUP_NET; group <<= 1)
+		if (tables & group)
+			write_plot_panels(f, rep, dir, group, both);
+	fprintf(f, "unset multiplot\n");
 
 	if (fflush(f) != 0 || ferror(f))
 		return -EIO;
@@ -551,17 +692,22 @@ int bench_report_plot(const char *path, const struct bench_report *rep, const ch
 {
 	char script[256], data[256];
 	char *argv[] = { (char *)"gnuplot", script, NULL };
+	unsigned tables = report_tables(rep);
 	pid_t pid;
 	int r, status;
 
-	(void)snprintf(data, sizeof(data), "%s/latency.dat", dir);
-	r = write_plot_data(data, rep, true);
-	if (r < 0)
-		return r;
-	(void)snprintf(data, sizeof(data), "%s/throughput.dat", dir);
-	r = write_plot_data(data, rep, false);
-	if (r < 0)
-		return r;
+	for (unsigned group = BENCH_GROUP_LOCAL; group <= BENCH_GROUP_NET; group <<= 1) {
+		if (!(tables & group))
+			continue;
+		(void)snprintf(data, sizeof(data), "%s/latency-%s.dat", dir, group_name(group));
+		r = write_plot_data(data, rep, group, true);
+		if (r < 0)
+			return r;
+		(void)snprintf(data, sizeof(data), "%s/throughput-%s.dat", dir, group_name(group));
+		r = write_plot_data(data, rep, group, false);
+		if (r < 0)
+			return r;
+	}
 	(void)snprintf(script, sizeof(script), "%s/plot.gp", dir);
 	r = write_plot_script(script, path, dir, rep);
 	if (r < 0)

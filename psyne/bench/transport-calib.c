@@ -154,6 +154,7 @@ const struct bench_transport bench_transport_calib = {
 	.id = "calib",
 	.family = "calib",
 	.label = "calib ring",
+	.groups = BENCH_GROUP_LOCAL,
 	.two_processes = false,
 	.shared_new = calib_shared_new,
 	.shared_free = calib_shared_free,

@@ -163,6 +163,7 @@ const struct bench_transport bench_transport_iceoryx = {
 	.id = "iceoryx",
 	.family = "iceoryx",
 	.label = "iceoryx",
+	.groups = BENCH_GROUP_LOCAL,
 	.two_processes = true,
 	.needs_roudi = true,
 	.process_init = iceoryx_process_init,

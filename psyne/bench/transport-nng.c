@@ -2,9 +2,10 @@
 /*
  * NNG, one pair0 socket per side. Messages are allocated with nng_msg_alloc() and written in
  * place, then handed over with nng_sendmsg(); the consumer reads them in place from
- * nng_recvmsg(). inproc:// passes the message between the threads; ipc:// copies it through
- * a Unix socket, driven by NNG's own threads. Calls block: on two cores NNG's threads need
- * the CPU a spinning caller would take.
+ * nng_recvmsg(). inproc:// passes the message between the threads; ipc:// (a Unix socket in
+ * the run directory) and tcp:// (127.0.0.1:PORT, TCP_NODELAY by NNG's default) copy it
+ * through the socket, driven by NNG's own threads. Calls block: on two cores NNG's threads
+ * need the CPU a spinning caller would take.
  */
 #include <errno.h>
 #include <nng/nng.h>
@@ -151,6 +152,15 @@ static int nng_ipc_open(const struct bench_cell *cell, void *shared, enum bench_
 	return nng_link_open(cell, side, url, ret_link);
 }
 
+static int nng_tcp_open(const struct bench_cell *cell, void *shared, enum bench_side side,
+			struct bench_link **ret_link)
+{
+	char url[64];
+
+	(void)snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", cell->port);
+	return nng_link_open(cell, side, url, ret_link);
+}
+
 static int nng_link_reserve(struct bench_link *link, size_t size, void **ret_buf)
 {
 	int rv;
@@ -200,6 +210,7 @@ const struct bench_transport bench_transport_nng_inproc = {
 	.id = "nng-inproc",
 	.family = "nng",
 	.label = "nng inproc",
+	.groups = BENCH_GROUP_LOCAL,
 	.two_processes = false,
 	.open = nng_inproc_open,
 	.close = nng_link_close,
@@ -213,8 +224,26 @@ const struct bench_transport bench_transport_nng_ipc = {
 	.id = "nng-ipc",
 	.family = "nng",
 	.label = "nng ipc",
+	.groups = BENCH_GROUP_LOCAL | BENCH_GROUP_NET,
+	.net_column = 4,
 	.two_processes = true,
 	.open = nng_ipc_open,
+	.close = nng_link_close,
+	.reserve = nng_link_reserve,
+	.commit = nng_link_commit,
+	.receive = nng_link_receive,
+	.release = nng_link_release,
+};
+
+const struct bench_transport bench_transport_nng_tcp = {
+	.id = "nng-tcp",
+	.family = "nng",
+	.label = "nng tcp",
+	.groups = BENCH_GROUP_NET,
+	.net_column = 8,
+	.two_processes = true,
+	.uses_port = true,
+	.open = nng_tcp_open,
 	.close = nng_link_close,
 	.reserve = nng_link_reserve,
 	.commit = nng_link_commit,

@@ -2,8 +2,20 @@
 /*
  * libpsyne, through its zero-copy calls only: the producer reserves, writes in place and
  * commits; the consumer receives a view, reads in place and releases. Every wait passes
- * timeout -1, which spins briefly and then sleeps on a futex. One spsc channel per direction;
- * memory:// between two threads, ipc:// between two processes.
+ * timeout -1.
+ *
+ * memory:// (two threads) and ipc:// (two processes): one spsc channel per direction. A
+ * waiter spins briefly, then sleeps on a futex.
+ *
+ * unix:// and tcp:// (two processes): one spsc handle per side on one connection, which
+ * carries both directions, as the library means a session to be used. Side B listens
+ * (`unix://@psyne-bench-TAG?listen`, `tcp://127.0.0.1:PORT?listen`), side A dials; its
+ * psyne_open() waits until the session is up. Both sides get `capacity` ring bytes, so the
+ * largest message (capacity/2 - 64) is the same as ipc://'s. Everything else is psyne's
+ * default: TCP_NODELAY, heartbeats every 500 ms, the library's own batching of commits that
+ * follow a write within 2 us, its I/O thread. A reservation is a slot in the session's send
+ * ring right behind the frame header, and a received message a view into the receive ring
+ * that recv() wrote into; the bytes cross the kernel like any socket's.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,8 +33,9 @@ static void psyne_link_close(struct bench_link *link)
 {
 	if (!link)
 		return;
+	if (link->rx != link->tx)
+		psyne_close(link->rx);
 	psyne_close(link->tx);
-	psyne_close(link->rx);
 	free(link);
 }
 
@@ -75,6 +88,48 @@ static int psyne_ipc_open(const struct bench_cell *cell, void *shared, enum benc
 	return psyne_link_open(cell, "ipc", side, ret_link);
 }
 
+/* A network link: one handle for both directions, side B listening. */
+static int psyne_net_open(const struct bench_cell *cell, const char *address, enum bench_side side,
+			  struct bench_link **ret_link)
+{
+	_cleanup_(psyne_link_closep) struct bench_link *link = NULL;
+	char uri[192];
+	int r;
+
+	link = bench_link_alloc(sizeof(*link));
+	if (!link)
+		return bench_fail(-ENOMEM, "allocating a link");
+
+	(void)snprintf(uri, sizeof(uri), "%s?%smode=spsc&capacity=%" PRIu64 "K&connect_timeout=%d",
+		       address, side == BENCH_SIDE_B ? "listen&" : "", cell->capacity / 1024,
+		       BENCH_TIMEOUT_MS);
+	r = psyne_open(uri, &link->tx);
+	if (r < 0)
+		return bench_fail(r, "psyne_open '%s'", uri);
+	link->rx = link->tx;
+
+	*ret_link = TAKE_PTR(link);
+	return 0;
+}
+
+static int psyne_unix_open(const struct bench_cell *cell, void *shared, enum bench_side side,
+			   struct bench_link **ret_link)
+{
+	char address[96];
+
+	(void)snprintf(address, sizeof(address), "unix://@psyne-bench-%s", cell->tag);
+	return psyne_net_open(cell, address, side, ret_link);
+}
+
+static int psyne_tcp_open(const struct bench_cell *cell, void *shared, enum bench_side side,
+			  struct bench_link **ret_link)
+{
+	char address[64];
+
+	(void)snprintf(address, sizeof(address), "tcp://127.0.0.1:%u", cell->port);
+	return psyne_net_open(cell, address, side, ret_link);
+}
+
 static int psyne_link_reserve(struct bench_link *link, size_t size, void **ret_buf)
 {
 	int r;
@@ -117,6 +172,7 @@ const struct bench_transport bench_transport_psyne_memory = {
 	.id = "psyne-memory",
 	.family = "psyne",
 	.label = "psyne memory://",
+	.groups = BENCH_GROUP_LOCAL,
 	.two_processes = false,
 	.open = psyne_memory_open,
 	.close = psyne_link_close,
@@ -130,8 +186,40 @@ const struct bench_transport bench_transport_psyne_ipc = {
 	.id = "psyne-ipc",
 	.family = "psyne",
 	.label = "psyne ipc://",
+	.groups = BENCH_GROUP_LOCAL,
 	.two_processes = true,
 	.open = psyne_ipc_open,
+	.close = psyne_link_close,
+	.reserve = psyne_link_reserve,
+	.commit = psyne_link_commit,
+	.receive = psyne_link_receive,
+	.release = psyne_link_release,
+};
+
+const struct bench_transport bench_transport_psyne_unix = {
+	.id = "psyne-unix",
+	.family = "psyne",
+	.label = "psyne unix://",
+	.groups = BENCH_GROUP_NET,
+	.net_column = 2,
+	.two_processes = true,
+	.open = psyne_unix_open,
+	.close = psyne_link_close,
+	.reserve = psyne_link_reserve,
+	.commit = psyne_link_commit,
+	.receive = psyne_link_receive,
+	.release = psyne_link_release,
+};
+
+const struct bench_transport bench_transport_psyne_tcp = {
+	.id = "psyne-tcp",
+	.family = "psyne",
+	.label = "psyne tcp://",
+	.groups = BENCH_GROUP_NET,
+	.net_column = 6,
+	.two_processes = true,
+	.uses_port = true,
+	.open = psyne_tcp_open,
 	.close = psyne_link_close,
 	.reserve = psyne_link_reserve,
 	.commit = psyne_link_commit,

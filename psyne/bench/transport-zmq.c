@@ -3,9 +3,11 @@
  * ZeroMQ (libzmq), one PAIR socket per side. Messages are built with zmq_msg_init_size() and
  * written in place, then handed over with zmq_msg_send(); the consumer reads them in place
  * from zmq_msg_recv(). Over inproc:// libzmq passes the message buffer between the threads;
- * over ipc:// it is copied through a Unix socket by the context's I/O thread. Calls block
- * (no ZMQ_DONTWAIT spinning): on two cores the I/O thread needs the CPU a spinning caller
- * would take. Default high-water marks (1000 messages) apply.
+ * over ipc:// (a Unix socket in the run directory) and tcp:// (127.0.0.1:PORT) it is copied
+ * through the socket by the context's I/O thread, which batches small messages per write.
+ * libzmq sets TCP_NODELAY on its TCP sockets itself. Calls block (no ZMQ_DONTWAIT
+ * spinning): on two cores the I/O thread needs the CPU a spinning caller would take. Default
+ * high-water marks (1000 messages) apply.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -117,6 +119,15 @@ static int zmq_ipc_open(const struct bench_cell *cell, void *shared, enum bench_
 	return zmq_link_open(cell, NULL, side, url, ret_link);
 }
 
+static int zmq_tcp_open(const struct bench_cell *cell, void *shared, enum bench_side side,
+			struct bench_link **ret_link)
+{
+	char url[64];
+
+	(void)snprintf(url, sizeof(url), "tcp://127.0.0.1:%u", cell->port);
+	return zmq_link_open(cell, NULL, side, url, ret_link);
+}
+
 static int zmq_link_reserve(struct bench_link *link, size_t size, void **ret_buf)
 {
 	if (zmq_msg_init_size(&link->tx, size) < 0)
@@ -169,6 +180,7 @@ const struct bench_transport bench_transport_zmq_inproc = {
 	.id = "zmq-inproc",
 	.family = "zmq",
 	.label = "zmq inproc",
+	.groups = BENCH_GROUP_LOCAL,
 	.two_processes = false,
 	.shared_new = zmq_shared_new,
 	.shared_free = zmq_shared_free,
@@ -184,8 +196,26 @@ const struct bench_transport bench_transport_zmq_ipc = {
 	.id = "zmq-ipc",
 	.family = "zmq",
 	.label = "zmq ipc",
+	.groups = BENCH_GROUP_LOCAL | BENCH_GROUP_NET,
+	.net_column = 3,
 	.two_processes = true,
 	.open = zmq_ipc_open,
+	.close = zmq_link_close,
+	.reserve = zmq_link_reserve,
+	.commit = zmq_link_commit,
+	.receive = zmq_link_receive,
+	.release = zmq_link_release,
+};
+
+const struct bench_transport bench_transport_zmq_tcp = {
+	.id = "zmq-tcp",
+	.family = "zmq",
+	.label = "zmq tcp",
+	.groups = BENCH_GROUP_NET,
+	.net_column = 7,
+	.two_processes = true,
+	.uses_port = true,
+	.open = zmq_tcp_open,
 	.close = zmq_link_close,
 	.reserve = zmq_link_reserve,
 	.commit = zmq_link_commit,

@@ -10,7 +10,8 @@
  * summary.
  *
  * Part 2: the side-by-side comparison with ZeroMQ and NNG at 64 B, by running
- * `psyne-bench --quick --only calib,psyne,zmq,nng` when the bench was built.
+ * `psyne-bench --quick --only calib,psyne-memory,psyne-ipc,zmq-inproc,zmq-ipc,nng-inproc,nng-ipc`
+ * when the bench was built (the local transports; the families also hold network ones).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -456,8 +457,10 @@ static int stream(void)
 static int compare(void)
 {
 	char exe[PATH_MAX], bench[PATH_MAX + 32], *slash;
-	char *argv[] = { bench, (char *)"--quick", (char *)"--only", (char *)"calib,psyne,zmq,nng",
-			 NULL };
+	char *argv[] = {
+		bench, (char *)"--quick", (char *)"--only",
+		(char *)"calib,psyne-memory,psyne-ipc,zmq-inproc,zmq-ipc,nng-inproc,nng-ipc", NULL
+	};
 	pid_t pid;
 	ssize_t n;
 	int r, status;
