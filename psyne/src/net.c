@@ -238,6 +238,21 @@ struct net_chan {
 
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
 
+/*
+ * The channel lock is held for a few bookkeeping steps at a time, by the caller's thread
+ * and the I/O thread. An adaptive mutex spins briefly before it sleeps: the holder is
+ * about to let go, and a futex sleep and wake-up cost far more than that on two CPUs.
+ */
+static void lock_init(pthread_mutex_t *lock)
+{
+	pthread_mutexattr_t attr;
+
+	pthread_mutexattr_init(&attr);
+	(void)pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP); /* else: plain */
+	pthread_mutex_init(lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+}
+
 static void log_once_init(void)
 {
 	(void)log_setup_from_env("PSYNE_LOG_LEVEL"); /* a bad value keeps the default */
@@ -2081,7 +2096,7 @@ int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri
 	c->base.ops = family->transport;
 	c->fd_passing = family->fd_passing;
 	c->listen_fd = c->io_wake = c->user_wake = -1;
-	pthread_mutex_init(&c->lock, NULL);
+	lock_init(&c->lock);
 	r = parse_options(c, uri);
 	if (r >= 0 && family->tls) {
 		char host[256];
