@@ -2033,26 +2033,6 @@ static int dial_first(struct net_chan *c)
 	return 0;
 }
 
-/* The host part of HOST:PORT or [HOST]:PORT. */
-static int host_of(const char *address, char *buf, size_t size)
-{
-	const char *end = strrchr(address, ':');
-	size_t n;
-
-	if (!end)
-		return -EINVAL;
-	if (address[0] == '[' && end > address && end[-1] == ']') {
-		address++;
-		end--;
-	}
-	n = (size_t)(end - address);
-	if (n == 0 || n >= size)
-		return -EINVAL;
-	memcpy(buf, address, n);
-	buf[n] = 0;
-	return 0;
-}
-
 static void net_free(struct net_chan *c)
 {
 	if (c->thread_started) {
@@ -2100,8 +2080,9 @@ int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri
 	r = parse_options(c, uri);
 	if (r >= 0 && family->tls) {
 		char host[256];
+		const char *port;
 
-		r = host_of(uri->address, host, sizeof(host));
+		r = psyne__uri_host_port(uri->address, host, sizeof(host), &port);
 		if (r >= 0)
 			r = psyne__tls_ctx_new(uri, c->listener, host, &c->tls);
 	}

@@ -211,54 +211,16 @@ static int parse_options(struct psyne_uri *uri, struct udp_opts *o)
 /* HOST:PORT, IPv6 as [ADDR]:PORT, into a socket address; `*` binds every address. */
 static int udp_resolve(const char *address, bool listen, union psyne_udp_addr *ret)
 {
-	struct addrinfo hints = {
-		.ai_family = AF_UNSPEC,
-		.ai_socktype = SOCK_DGRAM,
-		.ai_protocol = IPPROTO_UDP,
-		.ai_flags = AI_NUMERICSERV | (listen ? AI_PASSIVE : 0),
-	};
 	struct addrinfo *res = NULL;
-	char host[256];
-	const char *port, *h;
-	size_t n;
-	uint32_t portnum;
 	int r;
 
-	if (address[0] == '[') {
-		const char *end = strchr(address, ']');
-
-		if (!end || end[1] != ':')
-			goto bad;
-		h = address + 1;
-		n = (size_t)(end - h);
-		port = end + 2;
-	} else {
-		port = strrchr(address, ':');
-		if (!port)
-			goto bad;
-		h = address;
-		n = (size_t)(port - address);
-		port++;
-	}
-	if (n == 0 || n >= sizeof(host) || safe_atou32(port, &portnum) < 0 || portnum == 0 ||
-	    portnum > 65535)
-		goto bad;
-	memcpy(host, h, n);
-	host[n] = 0;
-
-	r = getaddrinfo(listen && streq(host, "*") ? NULL : host, port, &hints, &res);
-	if (r != 0) {
-		log_error("psyne: udp://%s: %s", address, gai_strerror(r));
-		return r == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
-	}
+	r = psyne__uri_resolve(address, listen, SOCK_DGRAM, &res);
+	if (r < 0)
+		return r;
 	*ret = (union psyne_udp_addr){ 0 };
 	memcpy(ret, res->ai_addr, MIN((size_t)res->ai_addrlen, sizeof(*ret)));
 	freeaddrinfo(res);
 	return 0;
-bad:
-	log_error("psyne: udp://%s: expected HOST:PORT (IPv6 as [ADDR]:PORT, port 1-65535)",
-		  address);
-	return -EINVAL;
 }
 
 static bool addr_is_multicast(const union psyne_udp_addr *a)

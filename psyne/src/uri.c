@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <netdb.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "common/string-util.h"
 #include "ring.h"
 #include "uri.h"
@@ -140,5 +142,60 @@ int psyne__uri_ring_options(struct psyne_uri *uri, uint32_t *ret_mode, uint64_t 
 	}
 	*ret_mode = mode;
 	*ret_capacity = capacity;
+	return 0;
+}
+
+int psyne__uri_host_port(const char *address, char *host, size_t size, const char **ret_port)
+{
+	const char *port, *h;
+	uint32_t portnum;
+	size_t n;
+
+	if (address[0] == '[') {
+		const char *end = strchr(address, ']');
+
+		if (!end || end[1] != ':')
+			return -EINVAL;
+		h = address + 1;
+		n = (size_t)(end - h);
+		port = end + 2;
+	} else {
+		port = strrchr(address, ':');
+		if (!port)
+			return -EINVAL;
+		h = address;
+		n = (size_t)(port - address);
+		port++;
+	}
+	if (n == 0 || n >= size || safe_atou32(port, &portnum) < 0 || portnum == 0 ||
+	    portnum > 65535)
+		return -EINVAL;
+	memcpy(host, h, n);
+	host[n] = 0;
+	*ret_port = port;
+	return 0;
+}
+
+int psyne__uri_resolve(const char *address, bool listen, int socktype, struct addrinfo **ret)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = socktype,
+		.ai_flags = AI_NUMERICSERV | (listen ? AI_PASSIVE : 0),
+	};
+	const char *port;
+	char host[256];
+	int r;
+
+	if (psyne__uri_host_port(address, host, sizeof(host), &port) < 0) {
+		log_error("psyne: %s: expected HOST:PORT (IPv6 as [ADDR]:PORT, port 1-65535)",
+			  address);
+		return -EINVAL;
+	}
+	r = getaddrinfo(listen && streq(host, "*") ? NULL : host, port, &hints, ret);
+	if (r != 0) {
+		log_error("psyne: %s: %s", address, gai_strerror(r));
+		return r == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
+	}
 	return 0;
 }

@@ -38,6 +38,20 @@ int psyne__uri_check_used(const struct psyne_uri *uri);
 /* Whether `name` is 1 to max_len characters of [A-Za-z0-9._-]. */
 bool psyne__name_is_valid(const char *name, size_t max_len);
 
+/*
+ * Splits a network address HOST:PORT (IPv6 as [ADDR]:PORT) into its host, copied to
+ * `host`, and its port, checked to be 1 to 65535. -EINVAL when malformed.
+ */
+int psyne__uri_host_port(const char *address, char *host, size_t size, const char **ret_port);
+
+/*
+ * Resolves HOST:PORT for sockets of `socktype` with getaddrinfo(); a listener's `*` is
+ * every address. Logs why it failed: -EINVAL (malformed), -EADDRNOTAVAIL (no such host).
+ * The caller frees *ret with freeaddrinfo().
+ */
+struct addrinfo;
+int psyne__uri_resolve(const char *address, bool listen, int socktype, struct addrinfo **ret);
+
 /* Parses mode= and capacity= of a ring URI; absent ones come back as UINT32_MAX and 0. */
 int psyne__uri_ring_options(struct psyne_uri *uri, uint32_t *ret_mode, uint64_t *ret_capacity);
 

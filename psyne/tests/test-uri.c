@@ -68,6 +68,25 @@ TEST(uri_ring_options)
 	ASSERT_ERROR(psyne__uri_ring_options(&u, &mode, &cap), EINVAL);
 }
 
+TEST(host_port)
+{
+	char host[16];
+	const char *port;
+
+	ASSERT_OK(psyne__uri_host_port("127.0.0.1:7000", host, sizeof(host), &port));
+	ASSERT_STREQ(host, "127.0.0.1");
+	ASSERT_STREQ(port, "7000");
+	ASSERT_OK(psyne__uri_host_port("[::1]:1", host, sizeof(host), &port));
+	ASSERT_STREQ(host, "::1");
+	ASSERT_STREQ(port, "1");
+	ASSERT_OK(psyne__uri_host_port("*:65535", host, sizeof(host), &port));
+	ASSERT_STREQ(host, "*");
+	const char *bad[] = { "127.0.0.1", ":7000",	"h:0",	"h:65536",
+			      "h:7x",	   "[::1]7000", "[::1", "a-very-long-host-name:1" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ASSERT_ERROR(psyne__uri_host_port(bad[i], host, sizeof(host), &port), EINVAL);
+}
+
 TEST(name_validity)
 {
 	ASSERT_TRUE(psyne__name_is_valid("cam-0.left_eye", 48));
