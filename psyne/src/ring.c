@@ -399,7 +399,14 @@ static void update_peers(struct psyne_ring *r, bool check_alive)
 {
 	struct psyne_ring_hdr *hdr = r->hdr;
 	uint32_t epoch = atomic_load_explicit(&hdr->epoch, memory_order_acquire);
-	uint32_t roles = 0, ever;
+	/*
+	 * `ever` before the slots: take_role() sets the slot's role before `ever`, so a role
+	 * seen in `ever` here is also seen in the slot below unless its holder has left since.
+	 * The other order could see the role in `ever` but not yet in the slot, and call a
+	 * side that is just arriving gone.
+	 */
+	uint32_t ever = atomic_load_explicit(&hdr->ever, memory_order_acquire);
+	uint32_t roles = 0;
 
 	for (uint32_t i = 0; i < PSYNE_RING_SLOTS; i++) {
 		uint64_t w = atomic_load_explicit(&r->slots[i].word, memory_order_acquire);
@@ -412,7 +419,6 @@ static void update_peers(struct psyne_ring *r, bool check_alive)
 		}
 		roles |= atomic_load_explicit(&r->slots[i].role, memory_order_acquire);
 	}
-	ever = atomic_load_explicit(&hdr->ever, memory_order_acquire);
 
 	/* A handle on both sides (memory:// loopback) is its own peer: never gone. */
 	r->peers_gone = false;

@@ -2,6 +2,8 @@
 /* The libpsyne contract over memory:// (one process), and the ring's own rules. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,6 +210,86 @@ TEST(epipe_after_drain)
 	psyne_close(c);
 	ASSERT_ERROR(psyne_send(p, "y", 1, 0, 0), EPIPE);
 	psyne_close(p);
+}
+
+struct joiner {
+	char uri[64];
+	struct psyne_channel *ch;
+	pthread_barrier_t go;
+	atomic_bool done;
+};
+
+static void *first_send(void *arg)
+{
+	struct joiner *j = arg;
+
+	(void)pthread_barrier_wait(&j->go);
+	j->ch = open_ok(j->uri);
+	ASSERT_OK(psyne_send(j->ch, "x", 1, 0, -1));
+	return NULL;
+}
+
+static void *first_receive(void *arg)
+{
+	struct joiner *j = arg;
+	char buf[4];
+
+	(void)pthread_barrier_wait(&j->go);
+	j->ch = open_ok(j->uri);
+	ASSERT_EQ(psyne_recv(j->ch, buf, sizeof(buf), NULL, -1), 1);
+	atomic_store(&j->done, true);
+	return NULL;
+}
+
+/*
+ * A side that looks at its peers while the other side's first participant takes its role
+ * must not take "one was here and none is now" for the end of the stream (that race once
+ * gave -EPIPE before the first message). The joiner's open makes us look, it then takes
+ * its role at once; it gets the lowest slot and idle handles fill the rest, so our look
+ * takes long and often overlaps the role being taken.
+ */
+TEST(joining_peer_is_not_taken_for_gone)
+{
+	struct psyne_channel *idle[PSYNE_RING_SLOTS];
+
+	for (unsigned i = 0; i < 4000; i++) {
+		struct joiner j = { 0 };
+		struct psyne_channel *me;
+		bool consumer_joins = i & 1;
+		unsigned n = 0;
+		pthread_t t;
+		char buf[4];
+		int r;
+
+		snprintf(j.uri, sizeof(j.uri), "memory://join-%u?capacity=4K", i);
+		j.ch = open_ok(j.uri); /* holds slot 0 for the joiner */
+		me = open_ok(j.uri);
+		while (n < PSYNE_RING_SLOTS - 2)
+			idle[n++] = open_ok(j.uri);
+		psyne_close(j.ch);
+		ASSERT_OK(-pthread_barrier_init(&j.go, NULL, 2));
+		ASSERT_OK(
+			-pthread_create(&t, NULL, consumer_joins ? first_receive : first_send, &j));
+		(void)pthread_barrier_wait(&j.go);
+		if (consumer_joins) {
+			/* We produce; the consumer is never gone before it has its message. */
+			do
+				r = psyne_send(me, "x", 1, 0, 0);
+			while ((r >= 0 || r == -EAGAIN) && !atomic_load(&j.done));
+			ASSERT_TRUE(r >= 0 || r == -EAGAIN);
+		} else {
+			do
+				r = psyne_recv(me, buf, sizeof(buf), NULL, 0);
+			while (r == -EAGAIN);
+			ASSERT_EQ(r, 1);
+		}
+		ASSERT_OK(-pthread_join(t, NULL));
+		pthread_barrier_destroy(&j.go);
+		while (n > 0)
+			psyne_close(idle[--n]);
+		psyne_close(j.ch);
+		psyne_close(me);
+	}
 }
 
 TEST(out_of_order_release)
