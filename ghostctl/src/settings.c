@@ -133,8 +133,16 @@ int gc_settings_set(struct gc_settings *s, enum gc_setting_id id, const char *va
 	if (!d)
 		return -EINVAL;
 	if (gc_setting_check(id, value) < 0) {
-		log_error("%s: %s.%s: invalid value '%s' (expected %s)", source, d->section, d->key,
-			  value ? value : "", expectation(d, buf, sizeof(buf)));
+		char shown[64];
+
+		/* Quote a bad value readably: control characters as '?', long ones cut. */
+		(void)snprintf(shown, sizeof(shown), "%s", value ? value : "");
+		for (char *q = shown; *q; q++)
+			if ((unsigned char)*q < 0x20 || *q == 0x7f)
+				*q = '?';
+		log_error("%s: %s.%s: invalid value '%s%s' (expected %s)", source, d->section,
+			  d->key, shown, value && strlen(value) >= sizeof(shown) ? "..." : "",
+			  expectation(d, buf, sizeof(buf)));
 		return -EINVAL;
 	}
 	v = strdup(value);
@@ -202,6 +210,7 @@ void gc_ini_setup(void)
 	ini_use_stack = false;
 	ini_allow_realloc = false;
 	ini_max_line = 4096 + 3;
+	ini_initial_alloc = ini_max_line; /* the heap buffer's size, as realloc is off */
 	ini_stop_on_first_error = true;
 }
 
@@ -290,10 +299,13 @@ static char *read_line(char *buf, int size, void *stream)
 	struct file_ctx *c = stream;
 	char *p = fgets(buf, size, c->f);
 
-	if (p && strchr(p, '\n'))
-		c->line++;
-	else if (p && !feof(c->f) && c->too_long == 0)
+	if (p && !strchr(p, '\n') && !feof(c->f)) {
+		/* Longer than inih's buffer: stop, rather than parse half a line. */
 		c->too_long = c->line + 1;
+		return NULL;
+	}
+	if (p)
+		c->line++;
 	return p;
 }
 
@@ -329,16 +341,16 @@ static int load_file(struct gc_settings *s, const char *path)
 	c.f = f;
 	gc_ini_setup();
 	r = ini_parse_stream(read_line, &c, file_handler, &c);
+	if (c.too_long > 0 && c.error == 0) {
+		log_error("%s:%d: line longer than 4096 bytes", path, c.too_long);
+		return -EINVAL;
+	}
 	if (r == 0)
 		return 0;
 	if (c.error < 0)
 		return c.error; /* gc_settings_set() named FILE:LINE */
 	if (r < 0)
 		return log_error_errno(ENOMEM, "Failed to parse '%s': %m", path);
-	if (c.too_long > 0 && c.too_long <= r) {
-		log_error("%s:%d: line longer than 4096 bytes", path, c.too_long);
-		return -EINVAL;
-	}
 	log_error("%s:%d: syntax error (expected [section] or key = value)", path, r);
 	return -EINVAL;
 }

@@ -169,6 +169,13 @@ TEST(long_lines_and_semicolons)
 	write_file("etc/ghostctl/ghostctl.conf", text);
 	ASSERT_ERROR(gc_settings_load(&s), EINVAL);
 	gc_settings_done(&s);
+
+	/* Up to the limit is fine. */
+	(void)snprintf(text, sizeof(text), "[vm]\nqemu = /%03900d\n", 0);
+	write_file("etc/ghostctl/ghostctl.conf", text);
+	ASSERT_OK(gc_settings_load(&s));
+	ASSERT_EQ(strlen(gc_settings_get(&s, GC_SETTING_VM_QEMU)), 3901u);
+	gc_settings_done(&s);
 }
 
 DEFINE_TEST_MAIN();
