@@ -14,10 +14,18 @@
 #include "gc.h"
 #include "settings.h"
 #include "verb.h"
+#include "vm/vm.h"
 
 static int help_run(struct gc_cmd *cmd, int n_args, char **args);
 
 static const struct gc_verb top[] = {
+	{
+		.name = "vm",
+		.summary = "Virtual machines: profiles, templates, QEMU, QMP",
+		.description = GC_VM_DESCRIPTION,
+		.children = gc_vm_verbs,
+		.n_children = GC_VM_N_VERBS,
+	},
 	{
 		.name = "config",
 		.summary = "Show ghostctl's settings and where each comes from",
@@ -78,6 +86,12 @@ static int help_run(struct gc_cmd *cmd, int n_args, char **args)
 	return 0;
 }
 
+static int try_help(void)
+{
+	fprintf(stderr, "Try '" GC_PROGRAM " --help'.\n");
+	return GC_EXIT_USAGE;
+}
+
 /* The program's own options, before the verb. Returns 1 to go on, 0 to exit 0, or usage. */
 static int parse_argv(int argc, char *argv[], struct gc_settings *settings)
 {
@@ -108,12 +122,11 @@ static int parse_argv(int argc, char *argv[], struct gc_settings *settings)
 		case ARG_LOG_LEVEL:
 			if (gc_settings_set(settings, GC_SETTING_LOG_LEVEL, optarg, "--log-level") <
 			    0)
-				return gc_usage_error(NULL, "--log-level: invalid level '%s'",
-						      optarg);
+				return try_help(); /* the line above named the value */
 			break;
 		case ARG_SET:
 			if (gc_settings_set_assignment(settings, optarg) < 0)
-				return gc_usage_error(NULL, "--set: invalid setting '%s'", optarg);
+				return try_help();
 			break;
 		case ':':
 			return gc_usage_error(NULL, "option '%s' needs a value", argv[optind - 1]);
@@ -131,6 +144,7 @@ int main(int argc, char *argv[])
 	int r;
 
 	log_setup_from_env("GHOSTCTL_CORE_LOG_LEVEL");
+	gc_vm_verbs_init();
 	r = gc_settings_load(&settings);
 	if (r >= 0) {
 		log_set_max_level(

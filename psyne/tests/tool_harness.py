@@ -1,69 +1,16 @@
 # SPDX-License-Identifier: MIT
-"""A small harness for the tests of the psyne tool, in the manner of common/tests.h: each
-@test function runs in turn and prints "PASS name (ms)", "FAIL name: why", "SKIP name: why"
-or "ERROR name: why" (ERROR: the environment is broken, not the code); the last line is
-"# prog: N passed, N failed, N skipped, N errors", which scripts/run-tests counts. The exit
-status is 0 when nothing failed or errored, 77 when every test was skipped, 1 otherwise.
-
-The binary under test comes from the environment variable PSYNE_TOOL (meson sets it).
-Usage: test-tool-*.py [NAME-OR-GLOB...]"""
-import fnmatch
+"""The psyne tool's tests: the project's CLI harness (common/tests/cli_harness.py) and the
+helpers that know psyne: which channels are this run's, and `psyne stat --json`."""
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
-import traceback
 
-TOOL = os.environ.get("PSYNE_TOOL", "")
-TIMEOUT = 30  # seconds any one command may take
-_tests = []
-
-
-class Skip(Exception):
-    pass
-
-
-class EnvironmentBroken(Exception):
-    pass
-
-
-def test(fn):
-    _tests.append(fn)
-    return fn
+from cli_harness import (EnvironmentBroken, Skip, TIMEOUT, TOOL, assert_usage_error,  # noqa: F401
+                         finish, main, run, signal_and_finish, spawn, test, wait_for)
 
 
 def channel(tag):
     """A channel name unique to this run, so that parallel runs never meet."""
     return "t%d-%s" % (os.getpid(), tag)
-
-
-def run(*args, stdin=None, timeout=TIMEOUT, env=None):
-    """Runs the tool to completion; returns (status, stdout bytes, stderr text)."""
-    p = subprocess.run([TOOL, *args], input=stdin, capture_output=True, timeout=timeout,
-                       env=env, stdin=None if stdin is not None else subprocess.DEVNULL)
-    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
-
-
-_children = []
-
-
-def spawn(*args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE):
-    """Starts the tool in the background; it is killed at the end of the test if still there.
-    Its output goes to a pipe that nobody reads until finish(): pass a file as stdout when it
-    may write more than a pipe holds (64K)."""
-    p = subprocess.Popen([TOOL, *args], stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
-    _children.append(p)
-    return p
-
-
-def finish(p, timeout=TIMEOUT):
-    """Waits for a spawned tool; returns (status, stdout bytes, stderr text)."""
-    if p.stdin and p.stdin.closed:
-        p.stdin = None  # communicate() would flush it
-    out, err = p.communicate(timeout=timeout)
-    return p.returncode, out or b"", err.decode(errors="replace")
 
 
 def mine(text):
@@ -85,18 +32,6 @@ def stat_json(name=None):
     return json.loads(out)
 
 
-def wait_for(what, predicate, timeout=10.0):
-    """Polls predicate() until it returns something true, which is returned."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for " + what)
-        time.sleep(0.02)
-
-
 def wait_channel(name, predicate=lambda ch: True, timeout=10.0):
     """Waits until `psyne stat` shows channel `name` and predicate(its object) holds."""
     def look():
@@ -105,64 +40,3 @@ def wait_channel(name, predicate=lambda ch: True, timeout=10.0):
             return chans[0]
         return None
     return wait_for("channel %s" % name, look, timeout)
-
-
-def assert_usage_error(args, line, verb=None):
-    """The tool exits 2 with exactly `line` and the Try line on stderr, nothing on stdout."""
-    status, out, err = run(*args)
-    try_line = "Try 'psyne %s--help'." % (verb + " " if verb else "")
-    assert status == 2, "%r: status %d, stderr %r" % (args, status, err)
-    assert out == b"", "%r: stdout %r" % (args, out)
-    assert err.splitlines() == [line, try_line], "%r: stderr %r, expected %r" % (args, err, line)
-
-
-def main():
-    prog = os.path.basename(sys.argv[0]).removesuffix(".py")
-    patterns = sys.argv[1:]
-    counts = {"PASS": 0, "FAIL": 0, "SKIP": 0, "ERROR": 0}
-    if not TOOL or not os.access(TOOL, os.X_OK):
-        print("ERROR %s: PSYNE_TOOL does not name the psyne binary (%r)" % (prog, TOOL))
-        print("# %s: 0 passed, 0 failed, 0 skipped, 1 errors" % prog)
-        return 1
-    for fn in _tests:
-        name = fn.__name__
-        if patterns and not any(fnmatch.fnmatch(name, p) for p in patterns):
-            continue
-        start = time.monotonic()
-        try:
-            fn()
-            verdict, why = "PASS", ""
-        except Skip as e:
-            verdict, why = "SKIP", str(e)
-        except EnvironmentBroken as e:
-            verdict, why = "ERROR", str(e)
-        except Exception as e:  # an assertion, a timeout, a crash of the tool: all fail
-            traceback.print_exc(file=sys.stderr)
-            verdict, why = "FAIL", "%s: %s" % (type(e).__name__, e)
-        finally:
-            for p in _children:
-                if p.poll() is None:
-                    p.kill()
-                p.wait()
-                for f in (p.stdout, p.stderr, p.stdin):
-                    if f:
-                        f.close()
-            _children.clear()
-        counts[verdict] += 1
-        if verdict == "PASS":
-            print("PASS %s (%.1f ms)" % (name, (time.monotonic() - start) * 1000))
-        else:
-            print("%s %s: %s" % (verdict, name, why.splitlines()[0] if why else ""))
-        sys.stdout.flush()
-    print("# %s: %d passed, %d failed, %d skipped, %d errors"
-          % (prog, counts["PASS"], counts["FAIL"], counts["SKIP"], counts["ERROR"]))
-    if counts["FAIL"] or counts["ERROR"]:
-        return 1
-    if counts["SKIP"] and not counts["PASS"]:
-        return 77
-    return 0
-
-
-def signal_and_finish(p, sig=signal.SIGINT):
-    p.send_signal(sig)
-    return finish(p)

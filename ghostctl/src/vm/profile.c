@@ -1023,6 +1023,25 @@ int gc_vm_profile_apply_template(struct gc_vm_profile *p, const char *template,
 	return r;
 }
 
+int gc_vm_profile_name_disks(struct gc_vm_profile *p)
+{
+	for (size_t i = 0; i < p->n_disks; i++) {
+		for (unsigned k = i; !p->disks[i].path; k++) {
+			char name[32];
+			bool taken = false;
+
+			(void)snprintf(name, sizeof(name), "disk%u.%s", k,
+				       p->disks[i].raw ? "img" : "qcow2");
+			for (size_t j = 0; j < p->n_disks; j++)
+				taken = taken ||
+					(p->disks[j].path && streq(p->disks[j].path, name));
+			if (!taken && !(p->disks[i].path = strdup(name)))
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 int gc_vm_profile_validate(const struct gc_vm_profile *p, char *err, size_t size)
 {
 	unsigned long cpus = (unsigned long)p->sockets * p->cores * p->threads;

@@ -177,6 +177,9 @@ int gc_vm_profile_set(struct gc_vm_profile *p, const struct gc_vm_field *f, cons
 int gc_vm_profile_get(const struct gc_vm_profile *p, const struct gc_vm_field *f, size_t i,
 		      char **ret);
 
+/* Gives every disk without a path one in the VM's directory: diskN.qcow2 (or .img). */
+int gc_vm_profile_name_disks(struct gc_vm_profile *p);
+
 /*
  * Checks the whole profile for what single fields cannot: a boot source, topology within
  * limits, unique share tags, a bridge name when net=bridge. -EINVAL with the first problem

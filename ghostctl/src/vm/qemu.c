@@ -75,7 +75,9 @@ char *gc_vm_disk_path(const struct gc_vm_disk *d, const char *vm_dir)
 {
 	char *s;
 
-	if (d->path && d->path[0] == '/')
+	if (!d->path)
+		return NULL;
+	if (d->path[0] == '/')
 		return strdup(d->path);
 	if (asprintf(&s, "%s/%s", vm_dir, d->path) < 0)
 		return NULL;
