@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `ghostctl vm`: the verbs that manage profiles (create, edit, list, show, delete). The
- * options of create and edit come from the profile's field table, so every field can be set
- * from the command line and every one is documented in --help.
+ * `ghostctl vm`: the verbs that manage profiles (create, edit, list, show, delete; tui, the
+ * form, lives in tui.c). The options of create and edit come from the profile's field table,
+ * so every field can be set from the command line and every one is documented in --help.
  */
 #include <errno.h>
 #include <limits.h>
@@ -19,6 +19,7 @@
 #include "qemu.h"
 #include "settings.h"
 #include "store.h"
+#include "tui.h"
 #include "vm.h"
 
 #define OPT_TEMPLATE (-1)
@@ -392,6 +393,30 @@ static int delete_run(struct gc_cmd *cmd, int n_args, char **argv)
 	return 0;
 }
 
+static int tui_run(struct gc_cmd *cmd, int n_args, char **argv)
+{
+	const char *name = n_args > 0 ? argv[0] : NULL;
+	int r;
+
+	if (name) {
+		r = check_name(cmd, name);
+		if (r < 0)
+			return r;
+		if (args.template && gc_vm_exists(cmd->settings, name))
+			return gc_usage_error(cmd->path,
+					      "--template: VM '%s' exists already; a template is "
+					      "for a new VM",
+					      name);
+	}
+	return gc_vm_tui(cmd->settings, cmd->path, name, args.template);
+}
+
+static const struct gc_option tui_options[] = {
+	{ "template", 't', "NAME", "Start a new VM from a template: gaming, dev, server or testbed",
+	  OPT_TEMPLATE },
+	{ NULL, 0, NULL, NULL, 0 },
+};
+
 static const struct gc_option delete_options[] = {
 	{ "keep-disks", 0, NULL, "Keep the disk images in the VM's directory", OPT_KEEP_DISKS },
 	{ NULL, 0, NULL, NULL, 0 },
@@ -451,6 +476,26 @@ struct gc_verb gc_vm_verbs[GC_VM_N_VERBS] = {
 		.options = delete_options,
 		.parse_option = profile_parse_option,
 		.run = delete_run,
+	},
+	{
+		.name = "tui",
+		.synopsis = "[NAME] [--template=T]",
+		.summary = "Create or edit a VM profile in a form on the terminal",
+		.description =
+			"With an existing NAME, edits its profile; with a new NAME, or none (the form\n"
+			"then asks for one), creates a profile, from --template if given. Every field\n"
+			"of 'vm create' is in the form; each value is checked as you leave it. Needs a\n"
+			"terminal: scripts use 'vm create' and 'vm edit'.",
+		.max_args = 1,
+		.options = tui_options,
+		.parse_option = profile_parse_option,
+		.run = tui_run,
+		.epilogue =
+			"Keys: Up/Down, Tab, Enter move (and check the value left); Left/Right or\n"
+			"Space change a choice or a yes/no; typing edits a text (^U clears it); on a\n"
+			"list, type into 'add ...' and press Enter to add an item, empty an item or\n"
+			"press F8 (^D) to delete it; PgUp/PgDn scroll; F2 or ^S saves; F10 or Esc\n"
+			"quits, asking first when something is not saved.",
 	},
 };
 
