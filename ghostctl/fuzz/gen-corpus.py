@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Writes the seed corpus of fuzz-qmp: what QEMU 7.2 sends a QMP client (greetings, replies
+of the commands ghostctl runs, events, jobs) and what a hostile or broken QEMU could send
+instead. Each input is a settings byte and a chunk size (see fuzz-qmp.c), then the stream.
+The harness sends a command whenever none is awaited, so replies answer "gc-1", "gc-2", ...
+in order. Usage: gen-corpus.py [DIR]"""
+import json
+import os
+import sys
+
+LINE_MAX = 15  # settings bits 0-3: GC_QMP_LINE_MAX
+LATE = 0x10  # every other command times out before its reply
+KEEP_EVENTS = 0x20  # events stay queued until the queue overflows
+WHOLE_CHUNKS = 0x40  # chunks are fed whole, several lines at once
+LINES = 0  # chunk size 0: one line at a time
+
+GREETING = {"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7},
+                                "package": "Debian 1:7.2+dfsg-7+deb12u18+b3"},
+                    "capabilities": ["oob"]}}
+
+
+def line(obj):
+    return (json.dumps(obj) + "\r\n").encode()
+
+
+def ret(n, value):
+    return line({"return": value, "id": "gc-%d" % n})
+
+
+def err(n, cls, desc):
+    return line({"error": {"class": cls, "desc": desc}, "id": "gc-%d" % n})
+
+
+def event(name, data=None, sec=1795452841):
+    e = {"timestamp": {"seconds": sec, "microseconds": 160411}, "event": name}
+    if data is not None:
+        e["data"] = data
+    return line(e)
+
+
+def fuzz_input(stream, settings=LINE_MAX, chunk=LINES):
+    return bytes([settings, chunk]) + stream
+
+
+STATS = {"unmap_operations": 0, "flush_total_time_ns": 0, "wr_highest_offset": 0,
+         "wr_total_time_ns": 10, "failed_wr_operations": 0, "wr_bytes": 4096, "timed_stats": [],
+         "account_invalid": True, "rd_total_time_ns": 5, "flush_operations": 1,
+         "wr_operations": 1, "rd_bytes": 512, "rd_operations": 1, "account_failed": True}
+BLOCKSTATS = [{"device": "d0", "parent": {"stats": STATS, "node-name": "#block007"},
+               "stats": STATS, "node-name": "disk0",
+               "qdev": "/machine/peripheral-anon/device[0]/virtio-backend"},
+              {"node-name": "fmt1", "stats": STATS}]
+CPUS = [{"thread-id": 1520 + i, "props": {"core-id": i, "thread-id": 0, "socket-id": 0},
+         "qom-path": "/machine/unattached/device[%d]" % i, "cpu-index": i, "target": "x86_64"}
+        for i in range(4)]
+SNAPSHOT = {"vm-clock-nsec": 0, "name": "snap1", "date-sec": 1795452841, "date-nsec": 161166000,
+            "vm-clock-sec": 0, "id": "1", "vm-state-size": 951498}
+NODES = [{"node-name": "disk0", "drv": "qcow2", "file": "d.qcow2",
+          "image": {"snapshots": [SNAPSHOT, dict(SNAPSHOT, id="2", name="snap2")],
+                    "virtual-size": 16777216, "filename": "d.qcow2", "format": "qcow2"}},
+         {"node-name": "#block007", "drv": "file", "image": {"virtual-size": 1507328}}]
+INFO_NETWORK = ("nic0: index=0,type=nic,model=virtio-net-pci,macaddr=52:54:00:12:34:56\r\n"
+                " \\ n0: index=0,type=tap,ifname=gctap0,script=no,downscript=no\r\n"
+                "e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:57\r\n"
+                " \\ n1: index=0,type=user,net=10.0.2.0,restrict=off\r\n"
+                "n2: index=0,type=socket,\r\nhub 0\r\n \\ hub0port0: index=0,type=hubport,\r\n")
+
+
+def session():
+    """The conversation of `ghostctl vm status --watch` and a snapshot, as QEMU 7.2 has it."""
+    s = line(GREETING) + ret(1, {})
+    s += ret(2, {"status": "running", "singlestep": False, "running": True})
+    s += ret(3, CPUS)
+    s += ret(4, {"base-memory": 134217728, "plugged-memory": 0})
+    s += err(5, "DeviceNotActive", "No balloon device has been activated")
+    s += ret(6, BLOCKSTATS)
+    s += ret(7, INFO_NETWORK)
+    s += event("JOB_STATUS_CHANGE", {"status": "created", "id": "gc-1-1"})
+    s += event("JOB_STATUS_CHANGE", {"status": "running", "id": "gc-1-1"})
+    s += ret(8, {})
+    s += ret(9, [{"current-progress": 0, "status": "running", "total-progress": 1,
+                  "type": "snapshot-save", "id": "gc-1-1"}])
+    for st in ("waiting", "pending", "concluded"):
+        s += event("JOB_STATUS_CHANGE", {"status": st, "id": "gc-1-1"})
+    s += ret(10, [{"current-progress": 1, "status": "concluded", "total-progress": 1,
+                   "type": "snapshot-save", "id": "gc-1-1", "error": "Snapshot exists"}])
+    s += event("JOB_STATUS_CHANGE", {"status": "null", "id": "gc-1-1"})
+    s += ret(11, {})
+    s += ret(12, NODES)
+    s += event("STOP") + ret(13, {}) + event("RESUME") + ret(14, {})
+    s += event("SHUTDOWN", {"guest": False, "reason": "host-qmp-quit"}) + ret(15, {})
+    return s
+
+
+def seeds():
+    good = session()
+    yield "session-lines", fuzz_input(good)
+    yield "session-one-byte", fuzz_input(good, chunk=1)
+    yield "session-chunks-7", fuzz_input(good, chunk=7)
+    yield "session-chunks-200", fuzz_input(good, chunk=200)
+    yield "session-late-replies", fuzz_input(good, LINE_MAX | LATE)
+    yield "session-whole-chunks", fuzz_input(good, LINE_MAX | WHOLE_CHUNKS, chunk=255)
+    yield "greeted-twice", fuzz_input(line(GREETING) * 2 + ret(1, {}) + line(GREETING) + ret(2, {}))
+    yield "session-small-lines", fuzz_input(good, 4)  # 1 KiB: the blockstats line is over
+    yield "greeting-only", fuzz_input(line(GREETING))
+    yield "greeting-newline-only", fuzz_input(line(GREETING).replace(b"\r\n", b"\n") +
+                                              b"\n\n   \r\n" + ret(1, 42))
+    many = line(GREETING) + b"".join(event("E%d" % i, {"n": i}) for i in range(300))
+    yield "event-flood", fuzz_input(many + ret(1, {}), LINE_MAX | KEEP_EVENTS)
+    yield "event-flood-taken", fuzz_input(many, LINE_MAX)
+
+    g = line(GREETING)
+    yield "error-reply", fuzz_input(g + err(1, "GenericError", "Unknown \u00e9 thing") + ret(2, {}))
+    yield "big-integer", fuzz_input(g + b'{"return": {"base-memory": 18446744073709551615}, '
+                                        b'"id": "gc-1"}\r\n' + ret(2, {}))
+    yield "real-numbers", fuzz_input(g + ret(1, [{"cpu-index": 0.5, "thread-id": 1e30}]))
+    yield "negative-numbers", fuzz_input(g + ret(1, [dict(b, stats=dict(STATS, rd_bytes=-1))
+                                                     for b in BLOCKSTATS]))
+    yield "snapshot-bad-nsec", fuzz_input(g + ret(1, [{"node-name": "disk0", "image": {
+        "snapshots": [dict(SNAPSHOT, **{"date-nsec": 2000000000})]}}]))
+    yield "snapshot-clock-overflow", fuzz_input(g + ret(1, [{"node-name": "disk0", "image": {
+        "snapshots": [dict(SNAPSHOT, **{"vm-clock-sec": 2 ** 63 - 1, "vm-clock-nsec": 999999999})]}}]))
+    yield "info-network-odd", fuzz_input(g + ret(1, "x: index=,type=nic,\r\n: index=0,type=nic\r\n"
+                                                    " \\ : index=0,type=tap,ifname=../../etc\r\n"
+                                                    "a: index=0,type=nic,model\r\n \\ b: index=0,type=tap,"
+                                                    "ifname=" + "i" * 40 + "\r\n"))
+
+    hostile = {
+        "garbage": b"\x01\x02 definitely not JSON }}}\r\n",
+        "not-object": b"[1, 2, 3]\r\n",
+        "no-id": b'{"return": {}}\r\n',
+        "wrong-id": b'{"return": {}, "id": "gc-77"}\r\n',
+        "numeric-id": b'{"return": {}, "id": 1}\r\n',
+        "both": b'{"return": {}, "error": {"class": "a", "desc": "b"}, "id": "gc-1"}\r\n',
+        "error-no-desc": b'{"error": {"class": "a"}, "id": "gc-1"}\r\n',
+        "duplicate-key": b'{"return": {}, "return": 1, "id": "gc-1"}\r\n',
+        "invalid-utf8": b'{"return": "\xff\xfe\xc0\xaf", "id": "gc-1"}\r\n',
+        "nul-escape": b'{"return": "a\\u0000b", "id": "gc-1"}\r\n',
+        "raw-nul": b'{"return": {}, "id": "gc-1"}\x00\r\n',
+        "nesting-bomb": b'{"return": ' + b"[" * 5000 + b', "id": "gc-1"}\r\n',
+        "nesting-2047": b'{"return": ' + b"[" * 2046 + b"]" * 2046 + b', "id": "gc-1"}\r\n',
+        "event-not-string": b'{"event": 5}\r\n',
+        "event-data-array": b'{"event": "STOP", "data": []}\r\n',
+        "second-greeting": line(GREETING),
+        "trailing-junk": b'{"return": {}, "id": "gc-1"} {}\r\n',
+        "huge-exponent": b'{"return": 1e999, "id": "gc-1"}\r\n',
+    }
+    for name, text in hostile.items():
+        yield "hostile-" + name, fuzz_input(g + text + ret(2, {}))
+    yield "before-greeting", fuzz_input(ret(1, {}) + g)
+    yield "bad-greeting", fuzz_input(b'{"QMP": {"version": {"qemu": {"major": 7}}}}\r\n')
+    long_line = g + b'{"return": "' + b"x" * 5000 + b'", "id": "gc-1"}\r\n' + ret(2, {})
+    yield "long-line-allowed", fuzz_input(long_line, 7)  # 8 KiB limit
+    yield "long-line-refused", fuzz_input(long_line, 5)  # 2 KiB limit
+    yield "no-newline", fuzz_input(g + b"y" * 3000, 4, chunk=64)
+    yield "recover-after-error", fuzz_input(g + b"garbage\r\n" + g + ret(1, CPUS))
+
+
+def main():
+    root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
+    os.makedirs(os.path.join(root, "qmp"), exist_ok=True)
+    for name, data in seeds():
+        with open(os.path.join(root, "qmp", name), "wb") as f:
+            f.write(data)
+
+
+if __name__ == "__main__":
+    main()
