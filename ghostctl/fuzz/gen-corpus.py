@@ -4,7 +4,9 @@
 of the commands ghostctl runs, events, jobs) and what a hostile or broken QEMU could send
 instead. Each input is a settings byte and a chunk size (see fuzz-qmp.c), then the stream.
 The harness sends a command whenever none is awaited, so replies answer "gc-1", "gc-2", ...
-in order. Usage: gen-corpus.py [DIR]"""
+in order. And the seeds of fuzz-env-ids (corpus/env-ids): PCI addresses and USB ids as users
+type them, good, odd and malformed, and the version lines of /proc/driver/nvidia/version and
+`qemu --version`. Usage: gen-corpus.py [DIR]"""
 import json
 import os
 import sys
@@ -157,12 +159,38 @@ def seeds():
     yield "recover-after-error", fuzz_input(g + b"garbage\r\n" + g + ret(1, CPUS))
 
 
+def env_ids_seeds():
+    pci = ["01:00.0", "0000:01:00.0", "0000:01:00.1", "0000:AF:1F.7", "10000:e1:00.0",
+           "ffffffff:ff:1f.7", "00000001:02:03.4", "1:00.0", "01:00.8", "01:20.0", "01:00",
+           "0000::01:00.0", "0000:01:00.0 ", "0000:01:00.0\n", "0000:01:00.0,x", "g0:00.0",
+           "123456789:01:00.0", "0x00:01:00.0", ""]
+    usb = ["046d:c52b", "FFFF:0000", "046d", "046d:c52", "046d:c52bb", "046dc52b", " 046d:c52b",
+           "046d::c52b", "+46d:c52b", "046d:c52b\n"]
+    text = [
+        "NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05  Sat Aug 19 01:15:15 UTC "
+        "2023\nGCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n",
+        "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  550.54.14  Release Build  "
+        "(dvs-builder@U16-I3-B03-4-3)  Tue Mar  5 22:25:03 UTC 2024\n",
+        "NVRM version: 1. .2 3..4",
+        "QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\n"
+        "Copyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers\n",
+        "QEMU emulator version x", "version 7", "gtk", "none", "vnc", "spice", "sdl", "opengl",
+    ]
+    for i, s in enumerate(pci):
+        yield "pci-%02d" % i, s.encode()
+    for i, s in enumerate(usb):
+        yield "usb-%02d" % i, s.encode()
+    for i, s in enumerate(text):
+        yield "text-%02d" % i, s.encode()
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
-    os.makedirs(os.path.join(root, "qmp"), exist_ok=True)
-    for name, data in seeds():
-        with open(os.path.join(root, "qmp", name), "wb") as f:
-            f.write(data)
+    for sub, gen in (("qmp", seeds()), ("env-ids", env_ids_seeds())):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+        for name, data in gen:
+            with open(os.path.join(root, sub, name), "wb") as f:
+                f.write(data)
 
 
 if __name__ == "__main__":
