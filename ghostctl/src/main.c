@@ -33,6 +33,17 @@ static const struct gc_verb top[] = {
 		.n_children = GC_CONFIG_N_VERBS,
 	},
 	{
+		.name = "doctor",
+		.synopsis = "[OPTIONS]",
+		.summary = "Check this machine: KVM, CPU, IOMMU, GPUs, session, QEMU",
+		.description = GC_DOCTOR_DESCRIPTION,
+		.max_args = 0,
+		.flags = GC_VERB_JSON,
+		.run = gc_doctor_run,
+		.epilogue =
+			"Exit status: 0 when every check passed or only warned, 1 when one failed.",
+	},
+	{
 		.name = "help",
 		.synopsis = "[VERB...]",
 		.summary = "Show this help, or a verb's",
