@@ -27,6 +27,8 @@ bench: deps
 	else $(MESON) configure $(BUILD) -Dbench=enabled; fi
 	$(MESON) compile -C $(BUILD)
 	$(BUILD)/psyne/bench/psyne-bench $(BENCH_ARGS)
+	python3 ghostctl/bench/bench-vm-start.py $(BUILD)/ghostctl/ghostctl \
+		$(BUILD)/ghostctl/bench/exec-stamp
 
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "common/time-util.h"
 #include "env-internal.h"
 #include "env.h"
+#include "process.h"
 
 extern char **environ;
 
@@ -67,58 +67,15 @@ int gc_env_find_program(const char *name, char **ret_path)
 	return -ENOENT;
 }
 
-static void posix_spawn_file_actions_destroyp(posix_spawn_file_actions_t **fa)
-{
-	if (*fa)
-		(void)posix_spawn_file_actions_destroy(*fa);
-}
-
-static void posix_spawnattr_destroyp(posix_spawnattr_t **attr)
-{
-	if (*attr)
-		(void)posix_spawnattr_destroy(*attr);
-}
-
-/* Starts argv with stdout on fd; stdin and stderr on /dev/null; default signal handling. */
+/* Starts argv with stdout on fd; stdin and stderr on /dev/null (see process.h). */
 static int spawn(char *const argv[], int fd, pid_t *ret_pid)
 {
-	posix_spawn_file_actions_t fa_storage;
-	posix_spawnattr_t attr_storage;
-	_cleanup_(posix_spawn_file_actions_destroyp) posix_spawn_file_actions_t *fa = NULL;
-	_cleanup_(posix_spawnattr_destroyp) posix_spawnattr_t *attr = NULL;
-	sigset_t all, none;
-	pid_t pid;
-	int r;
+	_cleanup_close_ int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	struct gc_spawn_opts o = { .stdin_fd = -1, .stdout_fd = fd, .stderr_fd = null_fd };
 
-	r = posix_spawn_file_actions_init(&fa_storage);
-	if (r != 0)
-		return -r;
-	fa = &fa_storage;
-	r = posix_spawnattr_init(&attr_storage);
-	if (r != 0)
-		return -r;
-	attr = &attr_storage;
-
-	(void)sigfillset(&all);
-	(void)sigemptyset(&none);
-	r = posix_spawn_file_actions_addopen(fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-	if (r == 0)
-		r = posix_spawn_file_actions_adddup2(fa, fd, STDOUT_FILENO);
-	if (r == 0)
-		r = posix_spawn_file_actions_addopen(fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-	if (r == 0)
-		r = posix_spawnattr_setsigdefault(attr, &all);
-	if (r == 0)
-		r = posix_spawnattr_setsigmask(attr, &none);
-	if (r == 0)
-		r = posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-	if (r != 0)
-		return -r;
-	r = posix_spawn(&pid, argv[0], fa, attr, argv, environ);
-	if (r != 0)
-		return -r;
-	*ret_pid = pid;
-	return 0;
+	if (null_fd < 0)
+		return -errno;
+	return gc_spawn(argv, &o, ret_pid);
 }
 
 /* Reads fd to EOF into a growing buffer, until the deadline. -ETIMEDOUT when it passed. */

@@ -40,6 +40,8 @@ int gc_exit_status(int r)
 {
 	if (r == GC_EXIT_USAGE)
 		return 2;
+	if (r <= GC_EXIT_STATUS(1) && r >= GC_EXIT_STATUS(255))
+		return GC_EXIT_STATUS(0) - r;
 	return r < 0 ? 1 : 0;
 }
 

@@ -73,6 +73,8 @@ struct gc_verb {
 
 /* What run() may return besides 0 and -errno: a usage error it already reported (exit 2). */
 #define GC_EXIT_USAGE (-0x10000)
+/* ...or an exit status of its own, 1 to 255 (`vm start` exits with QEMU's status). */
+#define GC_EXIT_STATUS(code) (-0x20000 - (code))
 
 /*
  * Runs the verb named by argv[0] in `table` (argv is what follows the program's own

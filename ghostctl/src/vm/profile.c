@@ -11,6 +11,7 @@
 
 #include "common/macro.h"
 #include "common/string-util.h"
+#include "env.h"
 #include "profile.h"
 #include "settings.h"
 
@@ -31,6 +32,7 @@ const struct gc_vm_field gc_vm_fields[] = {
 	{ "boot", "kernel", "kernel", "PATH", "Boot this kernel directly", GC_VM_FIELD_TEXT, NULL },
 	{ "boot", "initrd", "initrd", "PATH", "The initramfs for --kernel", GC_VM_FIELD_TEXT, NULL },
 	{ "boot", "append", "append", "CMDLINE", "The kernel command line for --kernel", GC_VM_FIELD_TEXT, NULL },
+	{ "boot", "reboot", "reboot", "BOOL", "A guest reboot restarts it (yes) or ends QEMU (no)", GC_VM_FIELD_BOOL, NULL },
 	{ "network", "mode", "net", "MODE", "Networking: user, bridge, tap or none", GC_VM_FIELD_CHOICE, "user|bridge|tap|none" },
 	{ "network", "model", "net-model", "DEVICE", "The NIC: virtio-net-pci, e1000, ...", GC_VM_FIELD_TEXT, NULL },
 	{ "network", "bridge", "bridge", "IFNAME", "The host bridge for --net=bridge", GC_VM_FIELD_TEXT, NULL },
@@ -224,44 +226,6 @@ static bool cpu_list_is_valid(const char *s)
 static bool ifname_is_valid(const char *s)
 {
 	return s && strlen(s) <= 15 && all_of(s, "_.-") && !streq(s, ".") && !streq(s, "..");
-}
-
-/* "01:00.0" or "0000:01:00.0" -> "0000:01:00.0". */
-static int parse_pci(const char *s, char ret[static 13])
-{
-	unsigned dom = 0, bus, dev, fn;
-	int n = 0;
-
-	if (strlen(s) == 12 && sscanf(s, "%4x:%2x:%2x.%1x%n", &dom, &bus, &dev, &fn, &n) == 4 &&
-	    n == 12)
-		;
-	else if (strlen(s) == 7 && sscanf(s, "%2x:%2x.%1x%n", &bus, &dev, &fn, &n) == 3 && n == 7)
-		dom = 0;
-	else
-		return -EINVAL;
-	for (const char *p = s; *p; p++)
-		if (!isxdigit((unsigned char)*p) && *p != ':' && *p != '.')
-			return -EINVAL;
-	if (dev > 0x1f || fn > 7)
-		return -EINVAL;
-	(void)snprintf(ret, 13, "%04x:%02x:%02x.%x", dom, bus, dev, fn);
-	return 0;
-}
-
-static int parse_usb(const char *s, struct gc_vm_usb *ret)
-{
-	unsigned v, p;
-	int n = 0;
-
-	if (strlen(s) != 9 || s[4] != ':')
-		return -EINVAL;
-	for (int i = 0; i < 9; i++)
-		if (i != 4 && !isxdigit((unsigned char)s[i]))
-			return -EINVAL;
-	if (sscanf(s, "%4x:%4x%n", &v, &p, &n) != 2 || n != 9)
-		return -EINVAL;
-	*ret = (struct gc_vm_usb){ .vendor = (uint16_t)v, .product = (uint16_t)p };
-	return 0;
 }
 
 static int parse_number(const char *s, unsigned min, unsigned max, unsigned *ret)
@@ -520,7 +484,7 @@ static int set_list(struct gc_vm_profile *p, const struct gc_vm_field *f, const 
 		}
 		p->n_shares++;
 	} else if (field_is(f, "passthrough", "pci")) {
-		char addr[13];
+		char addr[GC_PCI_ADDRESS_MAX];
 
 		if (clear) {
 			for (size_t i = 0; i < p->n_pci; i++)
@@ -530,7 +494,7 @@ static int set_list(struct gc_vm_profile *p, const struct gc_vm_field *f, const 
 		}
 		if (p->n_pci >= GC_VM_MAX_PCI)
 			return list_full(err, size, "PCI devices", GC_VM_MAX_PCI);
-		if (parse_pci(value, addr) < 0)
+		if (gc_pci_address_parse(value, addr) < 0)
 			return fail(err, size,
 				    "invalid PCI address '%s' (expected 01:00.0 or 0000:01:00.0)",
 				    value);
@@ -548,7 +512,7 @@ static int set_list(struct gc_vm_profile *p, const struct gc_vm_field *f, const 
 		}
 		if (p->n_usb >= GC_VM_MAX_USB)
 			return list_full(err, size, "USB devices", GC_VM_MAX_USB);
-		if (parse_usb(value, &p->usb[p->n_usb]) < 0)
+		if (gc_usb_id_parse(value, &p->usb[p->n_usb].vendor, &p->usb[p->n_usb].product) < 0)
 			return fail(err, size,
 				    "invalid USB id '%s' (expected VENDOR:PRODUCT in hex, "
 				    "such as 046d:c52b)",
@@ -678,6 +642,8 @@ int gc_vm_profile_set(struct gc_vm_profile *p, const struct gc_vm_field *f, cons
 			p->gl = b;
 		else if (field_is(f, "display", "clipboard"))
 			p->clipboard = b;
+		else if (field_is(f, "boot", "reboot"))
+			p->no_reboot = !b;
 		return 0;
 	case GC_VM_FIELD_SIZE: {
 		uint64_t u;
@@ -842,6 +808,7 @@ int gc_vm_profile_get(const struct gc_vm_profile *p, const struct gc_vm_field *f
 	case GC_VM_FIELD_BOOL:
 		s = yes_no(field_is(f, "memory", "hugepages") ? p->hugepages :
 			   field_is(f, "display", "gl")	      ? p->gl :
+			   field_is(f, "boot", "reboot")      ? !p->no_reboot :
 								p->clipboard);
 		break;
 	case GC_VM_FIELD_SIZE:
@@ -983,6 +950,7 @@ int gc_vm_profile_apply_template(struct gc_vm_profile *p, const char *template,
 		{ "cpu", "cores", "1" },
 		{ "memory", "size", "256M" },
 		{ "boot", "append", "console=ttyS0 panic=-1 quiet" },
+		{ "boot", "reboot", "no" },
 		{ "display", "type", "none" },
 	};
 	static const struct {
@@ -1013,7 +981,9 @@ int gc_vm_profile_apply_template(struct gc_vm_profile *p, const char *template,
 	if (r >= 0 && streq(template, "testbed")) {
 		_cleanup_free_ char *kernel = NULL, *initrd = NULL;
 
-		if (asprintf(&kernel, "%s/vmlinuz", testbed_dir) < 0 ||
+		/* The ELF kernel boots about 3.5 s faster under TCG than the bzImage (no
+		 * decompression, no firmware loader); mkimage writes both. */
+		if (asprintf(&kernel, "%s/vmlinux", testbed_dir) < 0 ||
 		    asprintf(&initrd, "%s/initramfs.cpio.gz", testbed_dir) < 0)
 			return -ENOMEM;
 		r = tset(p, "boot", "kernel", kernel);

@@ -98,6 +98,7 @@ struct gc_vm_profile {
 	size_t n_disks;
 	char *iso;
 	char *kernel, *initrd, *append;
+	bool no_reboot; /* a guest reboot ends QEMU (-no-reboot) */
 
 	enum gc_vm_net net;
 	char *net_model;   /* virtio-net-pci, e1000, ... */

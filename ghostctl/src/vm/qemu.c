@@ -107,12 +107,13 @@ static const char *drive_format(const struct gc_vm_disk *d)
 	return d->raw ? "raw" : "qcow2";
 }
 
-/* Disks, then the CD-ROM. Boot order: the CD first when there is one, then the disks. */
+/* Disks, then the CD-ROM. */
 static void add_storage(struct argv_builder *b, const struct gc_vm_profile *p,
 			const struct gc_vm_launch *l)
 {
 	bool q35 = streq(p->machine, "q35");
-	unsigned ide_slot = 0, sata_slot = 0, boot = p->iso ? 1 : 0;
+	/* Boot order: the kernel (QEMU's linuxboot ROM takes index 0) or the CD, then disks. */
+	unsigned ide_slot = 0, sata_slot = 0, boot = p->iso || p->kernel ? 1 : 0;
 	bool have_sata = false;
 
 	for (size_t i = 0; i < p->n_disks; i++)
@@ -132,8 +133,11 @@ static void add_storage(struct argv_builder *b, const struct gc_vm_profile *p,
 			return;
 		}
 		add(b, "-drive");
-		add(b, "file=%s,if=none,id=disk%zu,format=%s,cache=writeback,discard=unmap%s", e, i,
-		    drive_format(d), d->readonly ? ",read-only=on" : "");
+		/* node-name: snapshots over QMP name the format nodes (vm snapshot). */
+		add(b,
+		    "file=%s,if=none,id=disk%zu,node-name=node%zu,format=%s,cache=writeback,"
+		    "discard=unmap%s",
+		    e, i, i, drive_format(d), d->readonly ? ",read-only=on" : "");
 		add(b, "-device");
 		switch (d->bus) {
 		case GC_VM_BUS_VIRTIO:
@@ -370,6 +374,8 @@ int gc_vm_qemu_argv(const struct gc_vm_profile *p, const struct gc_vm_launch *l,
 			add(&b, "%s", p->append);
 		}
 	}
+	if (p->no_reboot)
+		add(&b, "-no-reboot");
 	add_network(&b, p, l);
 	add_display(&b, p, l);
 	add_shares(&b, p, l);

@@ -17,7 +17,9 @@
 #include "output.h"
 #include "profile.h"
 #include "qemu.h"
+#include "run.h"
 #include "settings.h"
+#include "snapshot.h"
 #include "store.h"
 #include "tui.h"
 #include "vm.h"
@@ -359,6 +361,15 @@ static int delete_run(struct gc_cmd *cmd, int n_args, char **argv)
 	r = load(cmd, argv[0], &p);
 	if (r < 0)
 		return r;
+	struct gc_vm_state st;
+
+	if (gc_vm_state_read(cmd->settings, p.name, &st) == 0) {
+		log_error("VM '%s' is running (pid %d): stop it first with 'ghostctl vm stop %s'.",
+			  p.name, (int)st.pid, p.name);
+		gc_vm_state_done(&st);
+		gc_vm_profile_done(&p);
+		return -EBUSY;
+	}
 	dir = gc_vm_dir(cmd->settings, p.name);
 	if (!dir || asprintf(&ini, "%s/vm.ini", dir) < 0) {
 		gc_vm_profile_done(&p);
@@ -465,6 +476,78 @@ struct gc_verb gc_vm_verbs[GC_VM_N_VERBS] = {
 		.max_args = 1,
 		.flags = GC_VERB_JSON,
 		.run = show_run,
+	},
+	{
+		.name = "start",
+		.synopsis = "NAME [OPTIONS]",
+		.summary = "Start a VM; in the foreground unless --detach",
+		.description =
+			"Creates missing disks with qemu-img, checks PCI passthrough (every device\n"
+			"of the IOMMU group on vfio-pci), starts virtiofsd for virtiofs shares, picks\n"
+			"free ports for the SSH forward and the display, and starts QEMU with an\n"
+			"argv array. In the foreground it follows the VM: a VM without a display\n"
+			"shows its serial console here; Ctrl-C, SIGTERM or Ctrl-] stop it gracefully\n"
+			"(vm.stop_timeout, then it is killed), and ghostctl exits with QEMU's status.\n"
+			"--dry-run prints the commands instead of running them.",
+		.min_args = 1,
+		.max_args = 1,
+		.flags = GC_VERB_JSON | GC_VERB_DRY_RUN,
+		.options = gc_vm_start_options,
+		.parse_option = gc_vm_start_option,
+		.run = gc_vm_start_run,
+		.epilogue = "Exit status: QEMU's in the foreground; 0, 1 or 2 otherwise.",
+	},
+	{
+		.name = "stop",
+		.synopsis = "NAME [OPTIONS]",
+		.summary = "Stop a VM: ACPI power-off over QMP, forced after the timeout",
+		.min_args = 1,
+		.max_args = 1,
+		.flags = GC_VERB_JSON | GC_VERB_DRY_RUN,
+		.options = gc_vm_stop_options,
+		.parse_option = gc_vm_stop_option,
+		.run = gc_vm_stop_run,
+	},
+	{
+		.name = "status",
+		.synopsis = "NAME [OPTIONS]",
+		.summary =
+			"Show whether a VM runs, and its live CPU, memory, disk and NIC counters",
+		.min_args = 1,
+		.max_args = 1,
+		.flags = GC_VERB_JSON,
+		.options = gc_vm_status_options,
+		.parse_option = gc_vm_status_option,
+		.run = gc_vm_status_run,
+	},
+	{
+		.name = "console",
+		.synopsis = "NAME",
+		.summary = "Attach to a running VM's serial console (Ctrl-] leaves)",
+		.min_args = 1,
+		.max_args = 1,
+		.run = gc_vm_console_run,
+	},
+	{
+		.name = "ssh",
+		.synopsis = "NAME [OPTIONS] [-- SSH-ARGS...]",
+		.summary = "SSH into a running VM through its port forward",
+		.min_args = 1,
+		.max_args = 64,
+		.flags = GC_VERB_DRY_RUN,
+		.options = gc_vm_ssh_options,
+		.parse_option = gc_vm_ssh_option,
+		.run = gc_vm_ssh_run,
+	},
+	{
+		.name = "snapshot",
+		.summary = "Snapshots of a VM's qcow2 disks: create, list, revert, delete",
+		.description =
+			"Internal qcow2 snapshots. Of a running VM they hold RAM and device\n"
+			"state too (QMP snapshot jobs); of a stopped one, the disks\n"
+			"(qemu-img). Raw disks cannot hold snapshots.",
+		.children = gc_vm_snapshot_verbs,
+		.n_children = GC_VM_SNAPSHOT_N_VERBS,
 	},
 	{
 		.name = "delete",

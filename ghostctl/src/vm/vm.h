@@ -9,7 +9,7 @@
 	"Virtual machines from saved profiles: QEMU started with an argv array, never a\n"         \
 	"shell; KVM when it can boot a guest, TCG otherwise."
 
-#define GC_VM_N_VERBS 6
+#define GC_VM_N_VERBS 12
 /* Writable only so that gc_vm_verbs_init() can attach the options built from the fields. */
 extern struct gc_verb gc_vm_verbs[GC_VM_N_VERBS];
 
