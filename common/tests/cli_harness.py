@@ -83,11 +83,14 @@ def assert_usage_error(args, line, verb=None):
     assert err.splitlines() == [line, try_line], "%r: stderr %r, expected %r" % (args, err, line)
 
 
-def main():
+def main(require_tool=True, cleanup=None):
+    """Runs the @test functions named on the command line (all by default). require_tool:
+    TOOL must name an executable. cleanup: called after every test, pass or fail, to end
+    what it started (spawned tools are killed here in any case)."""
     prog = os.path.basename(sys.argv[0]).removesuffix(".py")
     patterns = sys.argv[1:]
     counts = {"PASS": 0, "FAIL": 0, "SKIP": 0, "ERROR": 0}
-    if not TOOL or not os.access(TOOL, os.X_OK):
+    if require_tool and (not TOOL or not os.access(TOOL, os.X_OK)):
         print("ERROR %s: TOOL does not name the binary under test (%r)" % (prog, TOOL))
         print("# %s: 0 passed, 0 failed, 0 skipped, 1 errors" % prog)
         return 1
@@ -115,6 +118,8 @@ def main():
                     if f:
                         f.close()
             _children.clear()
+            if cleanup:
+                cleanup()
         counts[verdict] += 1
         if verdict == "PASS":
             print("PASS %s (%.1f ms)" % (name, (time.monotonic() - start) * 1000))

@@ -35,7 +35,8 @@ kernel/fs/nfs/nfs.ko: kernel/fs/netfs/netfs.ko
 BUILTIN = ["drivers/virtio/virtio_pci.ko", "drivers/net/virtio_net.ko",
            "drivers/block/virtio_blk.ko", "drivers/char/virtio_console.ko",
            "net/9p/9pnet_virtio.ko", "fs/fuse/virtiofs.ko", "fs/fuse/fuse.ko",
-           "drivers/net/ethernet/intel/e1000/e1000.ko"]
+           "drivers/net/ethernet/intel/e1000/e1000.ko", "drivers/acpi/button.ko",
+           "drivers/input/evdev.ko"]
 # Dependencies first, in the order of the default list, then --module ones.
 LOAD_ORDER = ["kernel/drivers/virtio/virtio.ko", "kernel/drivers/char/hw_random/virtio-rng.ko",
               "kernel/net/9p/9pnet.ko", "kernel/fs/netfs/netfs.ko", "kernel/fs/fscache/fscache.ko",

@@ -1,9 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""A small harness for the testbed's tests, in the manner of psyne/tests/tool_harness.py: each
-@test function runs in turn and prints "PASS name (ms)", "FAIL name: why", "SKIP name: why"
-or "ERROR name: why" (ERROR: the environment is broken, not the code); the last line is
-"# prog: N passed, N failed, N skipped, N errors", which scripts/run-tests counts. The exit
-status is 0 when nothing failed or errored, 77 when every test was skipped, 1 otherwise.
+"""The testbed's tests on the project's CLI harness (common/tests/cli_harness.py: @test,
+PASS/FAIL lines, the final count that scripts/run-tests reads).
 
 It also boots the guest: Guest starts QEMU (always TCG, no defaults, no reboot, a hard
 timeout) on the image meson built, follows the serial console and knows the markers of
@@ -13,7 +10,6 @@ The environment (meson sets it): TESTBED_DIR, where mkimage wrote the image; TES
 why there is no image (then every test skips); TESTBED_MKIMAGE and TESTBED_MKPAYLOAD, the
 scripts; TESTBED_PROBE, a dynamically linked test program.
 Usage: test-*.py [NAME-OR-GLOB...]"""
-import fnmatch
 import gzip
 import os
 import re
@@ -22,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 
 SOURCE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTBED_DIR = os.environ.get("TESTBED_DIR", "")
@@ -34,20 +29,8 @@ TIMEOUT = 30  # seconds any one host command may take
 BOOT_TIMEOUT = 90  # seconds a guest may live, boot included, before it is killed
 APPEND = "console=ttyS0 panic=-1 quiet"  # what ghostctl's testbed template passes
 
-_tests = []
-
-
-class Skip(Exception):
-    pass
-
-
-class EnvironmentBroken(Exception):
-    pass
-
-
-def test(fn):
-    _tests.append(fn)
-    return fn
+from cli_harness import EnvironmentBroken, Skip, test  # noqa: F401
+from cli_harness import main as _main
 
 
 def run(*args, timeout=TIMEOUT, env=None, cwd=None):
@@ -263,50 +246,22 @@ class Guest:
             os.path.basename(self.argv[self.argv.index("-kernel") + 1]))
 
 
+def _end_guests():
+    for g in _guests:
+        g.kill()
+        for f in (g.proc.stdin, g.proc.stderr):
+            if f:
+                f.close()
+        g._reader.join(5)
+        g.proc.stdout.close()
+    _guests.clear()
+    for p in _helpers:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        p.stderr.close()
+    _helpers.clear()
+
+
 def main():
-    prog = os.path.basename(sys.argv[0]).removesuffix(".py")
-    patterns = sys.argv[1:]
-    counts = {"PASS": 0, "FAIL": 0, "SKIP": 0, "ERROR": 0}
-    for fn in _tests:
-        name = fn.__name__
-        if patterns and not any(fnmatch.fnmatch(name, p) for p in patterns):
-            continue
-        start = time.monotonic()
-        try:
-            fn()
-            verdict, why = "PASS", ""
-        except Skip as e:
-            verdict, why = "SKIP", str(e)
-        except EnvironmentBroken as e:
-            verdict, why = "ERROR", str(e)
-        except Exception as e:  # an assertion, a timeout, a crash: all fail
-            traceback.print_exc(file=sys.stderr)
-            verdict, why = "FAIL", "%s: %s" % (type(e).__name__, e)
-        finally:
-            for g in _guests:
-                g.kill()
-                for f in (g.proc.stdin, g.proc.stderr):
-                    if f:
-                        f.close()
-                g._reader.join(5)
-                g.proc.stdout.close()
-            _guests.clear()
-            for p in _helpers:
-                if p.poll() is None:
-                    p.kill()
-                p.wait()
-                p.stderr.close()
-            _helpers.clear()
-        counts[verdict] += 1
-        if verdict == "PASS":
-            print("PASS %s (%.1f ms)" % (name, (time.monotonic() - start) * 1000))
-        else:
-            print("%s %s: %s" % (verdict, name, why.splitlines()[0] if why else ""))
-        sys.stdout.flush()
-    print("# %s: %d passed, %d failed, %d skipped, %d errors"
-          % (prog, counts["PASS"], counts["FAIL"], counts["SKIP"], counts["ERROR"]))
-    if counts["FAIL"] or counts["ERROR"]:
-        return 1
-    if counts["SKIP"] and not counts["PASS"]:
-        return 77
-    return 0
+    return _main(require_tool=False, cleanup=_end_guests)
