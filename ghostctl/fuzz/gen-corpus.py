@@ -6,7 +6,8 @@ instead. Each input is a settings byte and a chunk size (see fuzz-qmp.c), then t
 The harness sends a command whenever none is awaited, so replies answer "gc-1", "gc-2", ...
 in order. And the seeds of fuzz-env-ids (corpus/env-ids): PCI addresses and USB ids as users
 type them, good, odd and malformed, and the version lines of /proc/driver/nvidia/version and
-`qemu --version`. Usage: gen-corpus.py [DIR]"""
+`qemu --version`. And the seeds of fuzz-vm-profile (corpus/vm-profile): profiles as ghostctl
+writes them and as people edit them. Usage: gen-corpus.py [DIR]"""
 import json
 import os
 import sys
@@ -184,9 +185,37 @@ def env_ids_seeds():
         yield "text-%02d" % i, s.encode()
 
 
+# Profiles as `ghostctl vm create` writes them (every template, every option), then hand
+# edits: comments, odd spacing, repeated lists, and what a profile must refuse.
+PROFILES = {'server': "# ghostctl VM profile 'server'. 'ghostctl vm edit' changes it; so may you.\n\n[vm]\ndescription = Headless server\ntemplate = server\nmachine = q35\n\n[cpu]\nmodel = host\nsockets = 1\ncores = 2\nthreads = 1\n\n[memory]\nsize = 4G\nhugepages = no\n\n[storage]\ndisk = path=disk0.qcow2,size=32G,bus=virtio,format=qcow2\n\n[boot]\nreboot = yes\n\n[network]\nmode = user\nmodel = virtio-net-pci\nssh_port = auto\nguest_ssh_port = 22\n\n[display]\ntype = none\ngl = no\nclipboard = no\n", 'every': "# ghostctl VM profile 'every'. 'ghostctl vm edit' changes it; so may you.\n\n[vm]\ndescription = Development machine\ntemplate = dev\nmachine = pc\n\n[cpu]\nmodel = EPYC\nsockets = 2\ncores = 4\nthreads = 2\npin = 0-3,8\n\n[memory]\nsize = 8G\nhugepages = yes\n\n[storage]\ndisk = path=disk0.qcow2,size=64G,bus=virtio,format=qcow2\ndisk = path=/srv/a,,b.img,bus=virtio,format=raw,readonly=yes\ndisk = path=disk2.qcow2,size=8G,bus=nvme,format=qcow2\ndisk = path=disk3.qcow2,size=1G,bus=sata,format=qcow2\ndisk = path=disk4.qcow2,size=1G,bus=ide,format=qcow2\niso = /srv/x.iso\n\n[boot]\nreboot = no\n\n[network]\nmode = tap\nmodel = virtio-net-pci\nbridge = br0\ntap = tap0\nssh_port = 2222\nguest_ssh_port = 22\n\n[display]\ntype = spice\ngl = yes\nclipboard = yes\n\n[share]\nfolder = path=/srv/s,,x,tag=s,type=9p,readonly=yes\nfolder = path=/srv/v,tag=v,type=virtiofs\n\n[passthrough]\npci = 0000:01:00.0\nusb = 046d:c52b\n", 'dev': "# ghostctl VM profile 'dev'. 'ghostctl vm edit' changes it; so may you.\n\n[vm]\ndescription = Development machine\ntemplate = dev\nmachine = q35\n\n[cpu]\nmodel = host\nsockets = 1\ncores = 4\nthreads = 1\n\n[memory]\nsize = 8G\nhugepages = no\n\n[storage]\ndisk = path=disk0.qcow2,size=64G,bus=virtio,format=qcow2\n\n[boot]\nreboot = yes\n\n[network]\nmode = user\nmodel = virtio-net-pci\nssh_port = auto\nguest_ssh_port = 22\n\n[display]\ntype = auto\ngl = no\nclipboard = yes\n", 'gaming': "# ghostctl VM profile 'gaming'. 'ghostctl vm edit' changes it; so may you.\n\n[vm]\ndescription = Gaming desktop\ntemplate = gaming\nmachine = q35\n\n[cpu]\nmodel = host\nsockets = 1\ncores = 4\nthreads = 2\n\n[memory]\nsize = 16G\nhugepages = yes\n\n[storage]\ndisk = path=disk0.qcow2,size=128G,bus=nvme,format=qcow2\n\n[boot]\nreboot = yes\n\n[network]\nmode = user\nmodel = virtio-net-pci\nssh_port = auto\nguest_ssh_port = 22\n\n[display]\ntype = auto\ngl = yes\nclipboard = yes\n", 'testbed': "# ghostctl VM profile 'testbed'. 'ghostctl vm edit' changes it; so may you.\n\n[vm]\ndescription = Testbed guest for kernel and system tests\ntemplate = testbed\nmachine = q35\n\n[cpu]\nmodel = max\nsockets = 1\ncores = 1\nthreads = 1\n\n[memory]\nsize = 256M\nhugepages = no\n\n[boot]\nkernel = /tmp/gcw/ghostctl/testbed/vmlinux\ninitrd = /tmp/gcw/ghostctl/testbed/initramfs.cpio.gz\nappend = console=ttyS0 panic=-1 quiet\nreboot = no\n\n[network]\nmode = user\nmodel = virtio-net-pci\nssh_port = auto\nguest_ssh_port = 22\n\n[display]\ntype = none\ngl = no\nclipboard = no\n"}
+
+PROFILE_EDITS = [
+    "; a comment\n[cpu]\n  cores   =   4  \n[storage]\ndisk = 8G\n",
+    "[storage]\ndisk = path=a,,b.qcow2,size=1G\ndisk = none\ndisk = 2G\n",
+    "[boot]\nkernel = /k\ninitrd = /i,x\n",
+    "[cpu]\nsockets = 512\ncores = 512\n[storage]\ndisk = 1G\n",
+    "[share]\nfolder = path=/a,tag=x\nfolder = path=/b,tag=x\n[storage]\ndisk = 1G\n",
+    "[passthrough]\npci = 0000:ff:1f.7\nusb = ffff:0000\n[storage]\ndisk = 1G\n",
+    "[vm]\ndescription = \xc3\xa9t\xc3\xa9 ; # = , ,,\n[storage]\ndisk = 1G\n",
+    "[network]\nmode = bridge\n[storage]\ndisk = 1G\n",
+    "[display]\ntype = vnc\ngl = yes\n[storage]\ndisk = 1G\n",
+    "[storage\ndisk = 1G\n",
+    "[storage]\ndisk\n",
+    "\xef\xbb\xbf[storage]\r\ndisk = 1G\r\n",
+]
+
+
+def profile_seeds():
+    for name, text in sorted(PROFILES.items()):
+        yield "profile-" + name, text.encode()
+    for i, text in enumerate(PROFILE_EDITS):
+        yield "edit-%02d" % i, text.encode("utf-8", "surrogateescape")
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
-    for sub, gen in (("qmp", seeds()), ("env-ids", env_ids_seeds())):
+    for sub, gen in (("qmp", seeds()), ("env-ids", env_ids_seeds()),
+                     ("vm-profile", profile_seeds())):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
         for name, data in gen:
             with open(os.path.join(root, sub, name), "wb") as f:

@@ -97,6 +97,8 @@ TEST(every_invalid_value_has_its_message)
 	set_fails(&p, "pin", "1,", "invalid CPU list '1,' (such as 2-5,8)");
 	set_fails(&p, "hugepages", "maybe", "invalid boolean 'maybe' (yes or no)");
 	set_fails(&p, "disk", "size=12Q", "invalid disk size '12Q' (1M to 64T)");
+	/* A bare size is checked as one (the fuzzer found "2" saved, then refused on load). */
+	set_fails(&p, "disk", "2", "invalid disk size '2' (1M to 64T)");
 	set_fails(&p, "disk", "path=a.qcow2,bus=scsi",
 		  "invalid bus 'scsi' (virtio, sata, ide or nvme)");
 	set_fails(&p, "disk", "path=a.img,format=vmdk", "invalid format 'vmdk' (qcow2 or raw)");

@@ -303,10 +303,13 @@ static int parse_disk(const char *spec, struct gc_vm_disk *d, char *err, size_t 
 	*d = (struct gc_vm_disk){ .bus = GC_VM_BUS_VIRTIO };
 	while ((r = gc_vm_spec_next(&cur, key, sizeof(key), value, sizeof(value))) > 0) {
 		if (isempty(key)) {
-			/* A bare item: a size if it parses as one, else a path. */
-			if (isdigit((unsigned char)value[0]) && parse_size(value, &d->size) >= 0)
-				continue;
-			strcpy(key, "path");
+			uint64_t u;
+
+			/* A bare item: a size if it parses as one (and is checked as one), else
+			 * a path. */
+			strcpy(key, isdigit((unsigned char)value[0]) && parse_size(value, &u) >= 0 ?
+					    "size" :
+					    "path");
 		}
 		if (streq(key, "path")) {
 			if (check_path(value, false, err, size) < 0)
