@@ -20,8 +20,12 @@ import time
 
 
 def stamp_of(path):
-    with open(path) as f:
-        return int(f.read())
+    """The stamp, or 0 while exec-stamp is still writing it."""
+    try:
+        with open(path) as f:
+            return int(f.read())
+    except (FileNotFoundError, ValueError):
+        return 0
 
 
 def main():
@@ -63,7 +67,7 @@ def main():
             t0 = time.monotonic_ns()
             p = subprocess.Popen([script], env=env, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL)
-            while not os.path.exists(tmp + "/stamp") or stamp_of(tmp + "/stamp") < t0:
+            while stamp_of(tmp + "/stamp") < t0:
                 time.sleep(0.0005)
             sh_ms.append((stamp_of(tmp + "/stamp") - t0) / 1e6)
             p.kill()
