@@ -134,15 +134,16 @@ def detached_guest_qmp_9p_ssh_snapshot_stop():
     # QEMU cannot save a guest that has a 9p folder mounted: its own words come through.
     status, _, err = gc(env, "vm", "snapshot", "create", "tb", "s0", timeout=120)
     assert status == 1 and "Migration is disabled when VirtFS export path" in err, err
-    console.sendall(b"umount /mnt/hostdir && echo unmounted-share\n")
-    wait_serial(d, "tb", "unmounted-share", 30)
+    # The console echoes what is typed: wait for what only the command prints.
+    console.sendall(b"umount /mnt/hostdir && echo unmounted-$((40+2))\n")
+    wait_serial(d, "tb", "unmounted-42", 30)
 
     # A snapshot of the running guest, then back to it.
     ok(env, "vm", "snapshot", "create", "tb", "s1", timeout=120)
     snaps = json.loads(ok(env, "vm", "snapshot", "list", "tb", "--json"))
     assert [s["name"] for s in snaps] == ["s1"] and snaps[0]["vm_state_size"] > 0, snaps
-    console.sendall(b"echo after-snapshot\n")
-    wait_serial(d, "tb", "after-snapshot", 30)
+    console.sendall(b"echo after-$((40+3))\n")
+    wait_serial(d, "tb", "after-43", 30)
     ok(env, "vm", "snapshot", "revert", "tb", "s1", timeout=120)
     assert json.loads(ok(env, "vm", "status", "tb", "--json"))["state"] == "running"
     ok(env, "vm", "snapshot", "delete", "tb", "s1", timeout=120)
