@@ -1160,7 +1160,7 @@ const struct gc_option gc_vm_ssh_options[] = {
 
 int gc_vm_ssh_run(struct gc_cmd *cmd, int n_args, char **args)
 {
-	_cleanup_free_ char *dir = NULL, *known = NULL, *port = NULL, *kh = NULL;
+	_cleanup_free_ char *dir = NULL, *port = NULL, *kh = NULL;
 	struct gc_vm_state st;
 	char *argv[96];
 	size_t n = 0;
