@@ -192,6 +192,33 @@ def create_list_show_edit_delete():
 
 
 @test
+def bridge_and_tap_say_what_is_missing():
+    env = sandbox()
+    root = _sandbox + "/root"
+    env.update(GHOSTCTL_ROOT=root, GHOSTCTL_VM_ACCEL="tcg")
+    gc("vm", "create", "t", "--template", "server", "--net", "tap", "--tap", "tapx", env=env)
+    gc("vm", "create", "b", "--template", "server", "--net", "bridge", "--bridge", "br7",
+       env=env)
+    status, _, err = gc("vm", "start", "t", "--dry-run", env=env)
+    assert status == 1 and "Tap device 'tapx' does not exist. Create it (as root) with: ip " \
+        "tuntap add dev tapx mode tap user" in err, (status, err)
+    status, _, err = gc("vm", "start", "b", "--dry-run", env=env)
+    assert status == 1 and "There is no bridge 'br7'. Create one (as root): ip link add br7 " \
+        "type bridge && ip link set br7 up" in err, (status, err)
+    os.makedirs(root + "/sys/class/net/br7/bridge")
+    with open(root + "/sys/class/net/br7/bridge/bridge_id", "w") as f:
+        f.write("8000.000000000000\n")
+    status, _, err = gc("vm", "start", "b", "--dry-run", env=env)
+    assert status == 1 and "QEMU's bridge helper may not use 'br7': add 'allow br7' to " \
+        "/etc/qemu/bridge.conf (as root)." in err, (status, err)
+    os.makedirs(root + "/etc/qemu")
+    with open(root + "/etc/qemu/bridge.conf", "w") as f:
+        f.write("# ours\nallow br7\n")
+    status, out, err = gc("vm", "start", "b", "--dry-run", env=env)
+    assert status == 0 and "-netdev bridge,id=net0,br=br7" in out.decode(), (status, err)
+
+
+@test
 def settings_are_layered():
     env = sandbox()
     with open(_sandbox + "/etc/ghostctl/ghostctl.conf", "w") as f:

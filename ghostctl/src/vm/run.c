@@ -253,6 +253,89 @@ static int check_passthrough(const struct gc_vm_profile *p)
 	return blocked;
 }
 
+/* Reads a small sysfs or config file into buf (NUL-terminated). 0 or -errno. */
+static int read_small(const char *path, char *buf, size_t size)
+{
+	_cleanup_free_ char *full = gc_env_path(path);
+	_cleanup_fclose_ FILE *f = NULL;
+	size_t n;
+
+	if (!full)
+		return -ENOMEM;
+	f = fopen(full, "re");
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, size - 1, f);
+	buf[n] = '\0';
+	return 0;
+}
+
+/* Whether /etc/qemu/bridge.conf (or a file it includes, one level) allows the bridge. */
+static bool bridge_allowed(const char *bridge)
+{
+	char conf[8192];
+	char *save = NULL;
+
+	if (read_small("/etc/qemu/bridge.conf", conf, sizeof(conf)) < 0)
+		return false;
+	for (char *line = strtok_r(conf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char word[32], name[64];
+
+		if (sscanf(line, "%31s %63s", word, name) != 2)
+			continue;
+		if (streq(word, "allow") && (streq(name, "all") || streq(name, bridge)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Bridge and tap networking need privileges QEMU itself reports late and tersely: check
+ * them first and say what to do.
+ */
+static int check_network(const struct gc_vm_profile *p)
+{
+	char path[128], buf[64];
+	bool root = geteuid() == 0;
+
+	if (p->net == GC_VM_NET_TAP) {
+		unsigned owner;
+
+		(void)snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", p->tap);
+		if (read_small(path, buf, sizeof(buf)) < 0)
+			return log_error_errno(
+				ENODEV,
+				"Tap device '%s' does not exist. Create it (as root) "
+				"with: ip tuntap add dev %s mode tap user %s",
+				p->tap, p->tap, getenv("USER") ? getenv("USER") : "$USER");
+		(void)snprintf(path, sizeof(path), "/sys/class/net/%s/owner", p->tap);
+		if (!root && read_small(path, buf, sizeof(buf)) == 0 &&
+		    (buf[strcspn(buf, "\n")] = '\0', safe_atou(buf, &owner) == 0) &&
+		    owner != (unsigned)getuid())
+			return log_error_errno(EACCES,
+					       "Tap device '%s' belongs to uid %u, not to you (uid "
+					       "%u): recreate it with 'user %u', or run as root.",
+					       p->tap, owner, (unsigned)getuid(),
+					       (unsigned)getuid());
+	}
+	if (p->net == GC_VM_NET_BRIDGE) {
+		(void)snprintf(path, sizeof(path), "/sys/class/net/%s/bridge/bridge_id", p->bridge);
+		if (read_small(path, buf, sizeof(buf)) < 0)
+			return log_error_errno(
+				ENODEV,
+				"There is no bridge '%s'. Create one (as root): ip link "
+				"add %s type bridge && ip link set %s up",
+				p->bridge, p->bridge, p->bridge);
+		if (!bridge_allowed(p->bridge))
+			return log_error_errno(
+				EACCES,
+				"QEMU's bridge helper may not use '%s': add 'allow %s' "
+				"to /etc/qemu/bridge.conf (as root).",
+				p->bridge, p->bridge);
+	}
+	return 0;
+}
+
 static int decide_accel(const struct gc_cmd *cmd, bool *ret_kvm)
 {
 	const char *accel = arg.accel ? arg.accel :
@@ -654,6 +737,8 @@ int gc_vm_start_run(struct gc_cmd *cmd, int n_args, char **args)
 	r = decide_accel(cmd, &kvm);
 	if (r >= 0)
 		r = decide_display(cmd, &p, &display);
+	if (r >= 0)
+		r = check_network(&p);
 	if (r >= 0 && !cmd->dry_run)
 		r = check_passthrough(&p);
 	if (r >= 0 && p.net == GC_VM_NET_USER && p.ssh_port == 0)
