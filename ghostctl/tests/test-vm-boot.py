@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import cli_harness
@@ -65,8 +66,38 @@ def serial_log(d, name):
 
 
 def wait_serial(d, name, text, timeout=BOOT_TIMEOUT):
-    return wait_for("'%s' on the console of %s" % (text, name),
-                    lambda: text in serial_log(d, name), timeout)
+    try:
+        return wait_for("'%s' on the console of %s" % (text, name),
+                        lambda: text in serial_log(d, name), timeout)
+    except AssertionError as e:
+        raise AssertionError("%s; the console ends with: %r" % (e, serial_log(d, name)[-600:]))
+
+
+class Console:
+    """A client of the guest's serial socket. It reads all the time, as every client must:
+    QEMU's UART writes a byte at a time, and a client that never reads fills the socket and
+    stalls the guest's console (its output to serial.log included)."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(path)
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+
+    def _drain(self):
+        try:
+            while self.sock.recv(65536):
+                pass
+        except OSError:
+            pass
+
+    def sendall(self, data):
+        self.sock.sendall(data)
+
+    def close(self):
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.reader.join(5)
 
 
 @test
@@ -74,7 +105,9 @@ def foreground_payload_prints_and_exits():
     d, env = sandbox()
     prog = d + "/run.sh"
     with open(prog, "w") as f:
-        f.write("#!/bin/sh\necho hello-from-guest $(uname -r)\nexit 3\n")
+        # Chatty: ghostctl must keep reading the serial socket or the UART stalls.
+        f.write("#!/bin/sh\ni=0\nwhile [ $i -lt 3000 ]; do echo chatty-$i; i=$((i+1)); done\n"
+                "echo hello-from-guest $(uname -r)\nexit 3\n")
     os.chmod(prog, 0o755)
     subprocess.run([MKPAYLOAD, d + "/payload.cpio.gz", prog], check=True, capture_output=True)
     with open(d + "/boot.cpio.gz", "wb") as out:
@@ -87,7 +120,7 @@ def foreground_payload_prints_and_exits():
     status, out, err = gc(env, "vm", "start", "fg", timeout=BOOT_TIMEOUT)
     took = time.monotonic() - t0
     assert status == 0, (status, err)
-    assert "hello-from-guest" in out, out
+    assert "chatty-2999" in out and "hello-from-guest" in out, out[-2000:]
     assert "TESTBED-RESULT rc=3" in out, out
     print("# foreground boot to power-off: %.1f s" % took)
     # It is gone: status says stopped, and a second start is possible.
@@ -114,8 +147,7 @@ def detached_guest_qmp_9p_ssh_snapshot_stop():
     usage = gc(env, "vm", "start", "tb")
     assert usage[0] == 1 and "running already" in usage[2], usage
 
-    console = socket.socket(socket.AF_UNIX)
-    console.connect("%s/run/ghostctl/tb/serial.sock" % d)
+    console = Console("%s/run/ghostctl/tb/serial.sock" % d)
     console.sendall(b"cat /mnt/hostdir/hello.txt\n")
     wait_serial(d, "tb", "shared-from-host-%d" % os.getpid(), 30)
 

@@ -615,10 +615,11 @@ static int supervise(const struct gc_cmd *cmd, pid_t pid, const char *run_dir, b
 		}
 	}
 	for (;;) {
-		struct pollfd p[3] = {
+		struct pollfd p[4] = {
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = pidfd, .events = POLLIN },
 			{ .fd = in_open && ser >= 0 ? STDIN_FILENO : -1, .events = POLLIN },
+			{ .fd = ser, .events = POLLIN },
 		};
 		char buf[4096];
 		ssize_t n;
@@ -629,6 +630,13 @@ static int supervise(const struct gc_cmd *cmd, pid_t pid, const char *run_dir, b
 		while (log_fd >= 0 && (n = read(log_fd, buf, sizeof(buf))) > 0)
 			if (!write_all(STDOUT_FILENO, buf, (size_t)n))
 				break;
+		/*
+		 * The output is followed in serial.log (it has what came before we connected),
+		 * but the socket must be read too: QEMU's UART writes a byte at a time, and a
+		 * client that never reads fills the socket and stalls the guest's console.
+		 */
+		if (p[3].revents && read(ser, buf, sizeof(buf)) <= 0)
+			ser = safe_close(ser);
 		if (p[1].revents) {
 			r = gc_spawn_wait(pid, -1, &code);
 			if (r < 0)
