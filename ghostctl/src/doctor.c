@@ -324,7 +324,7 @@ static int check_gpu(struct doctor *d, json_t *list, const struct gc_env_gpu *g,
 static int check_gpus(struct doctor *d)
 {
 	_cleanup_free_ char *nvidia = NULL;
-	_cleanup_env_strv_free_ char **nodes = NULL;
+	_cleanup_strv_free_ char **nodes = NULL;
 	struct gc_env_gpu *gpus = NULL;
 	json_t *list;
 	size_t n = 0;
@@ -483,7 +483,7 @@ static int check_qemu(struct doctor *d, const char *name)
 
 	devices = json_object();
 	for (const char *const *dev = gc_env_qemu_devices; devices && *dev; dev++) {
-		bool has = gc_env_strv_contains(q->devices, *dev);
+		bool has = gc_strv_contains(q->devices, *dev);
 
 		if (json_object_set_new(devices, *dev, json_boolean(has)) < 0) {
 			json_decref(devices);
@@ -499,9 +499,9 @@ static int check_qemu(struct doctor *d, const char *name)
 			   q->spice, "devices", devices)) < 0)
 		return -ENOMEM;
 
-	tcg = gc_env_strv_contains(q->accelerators, "tcg");
+	tcg = gc_strv_contains(q->accelerators, "tcg");
 	r = check(d, "qemu",
-		  tcg || gc_env_strv_contains(q->accelerators, "kvm") ? STATUS_OK : STATUS_FAIL,
+		  tcg || gc_strv_contains(q->accelerators, "kvm") ? STATUS_OK : STATUS_FAIL,
 		  tcg ? NULL : "use a QEMU built with TCG, which runs VMs without KVM",
 		  "%s %s; accelerators: %s", q->path, q->version,
 		  join(q->accelerators, buf, sizeof(buf)));
@@ -514,7 +514,7 @@ static int check_qemu(struct doctor *d, const char *name)
 	if (r < 0)
 		return r;
 	return check(d, "qemu-displays", STATUS_INFO,
-		     gc_env_strv_contains(q->displays, "gtk") ?
+		     gc_strv_contains(q->displays, "gtk") ?
 			     NULL :
 			     "install qemu-system-gui for the gtk and sdl displays",
 		     "%s; spice: %s", join(q->displays, buf, sizeof(buf)), yes_no(q->spice));
@@ -603,7 +603,7 @@ int gc_doctor_run(struct gc_cmd *cmd, int n_args, char **args)
 	r = gc_env_qemu(qemu, &q);
 	if (r == -ENOMEM)
 		return log_oom();
-	tcg = r >= 0 && gc_env_strv_contains(q->accelerators, "tcg");
+	tcg = r >= 0 && gc_strv_contains(q->accelerators, "tcg");
 
 	r = check_root(&d);
 	if (r >= 0)

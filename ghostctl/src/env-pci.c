@@ -195,7 +195,7 @@ void gc_env_pci_list_free(struct gc_env_pci_dev *devs, size_t n)
 
 int gc_env_pci_list(struct gc_env_pci_dev **ret_devs, size_t *ret_n)
 {
-	_cleanup_env_strv_free_ char **names = NULL;
+	_cleanup_strv_free_ char **names = NULL;
 	struct gc_env_pci_dev *devs;
 	size_t n = 0;
 	int r;
@@ -208,7 +208,7 @@ int gc_env_pci_list(struct gc_env_pci_dev **ret_devs, size_t *ret_n)
 	}
 	if (r < 0)
 		return r;
-	devs = calloc(gc_env_strv_length(names) + 1, sizeof(*devs));
+	devs = calloc(gc_strv_length(names) + 1, sizeof(*devs));
 	if (!devs)
 		return -ENOMEM;
 	for (char **name = names; *name; name++) {
@@ -363,7 +363,7 @@ int gc_env_nvidia_version(char **ret_version)
 
 int gc_env_render_nodes(char ***ret_paths)
 {
-	_cleanup_env_strv_free_ char **names = NULL, **paths = NULL;
+	_cleanup_strv_free_ char **names = NULL, **paths = NULL;
 	int r;
 
 	paths = calloc(1, sizeof(*paths));
@@ -390,7 +390,7 @@ int gc_env_render_nodes(char ***ret_paths)
 /* Entries of a directory that may be absent (0 then). */
 static int count_entries(const char *path, char ***ret_names)
 {
-	_cleanup_env_strv_free_ char **names = NULL;
+	_cleanup_strv_free_ char **names = NULL;
 	int r;
 
 	r = gc_env__list_dir(path, &names);
@@ -399,7 +399,7 @@ static int count_entries(const char *path, char ***ret_names)
 	else if (r < 0)
 		return r;
 	else
-		r = (int)gc_env_strv_length(names);
+		r = (int)gc_strv_length(names);
 	if (ret_names)
 		*ret_names = TAKE_PTR(names);
 	return r;
@@ -426,7 +426,7 @@ static bool iommu_cmdline_word(const char *w)
 
 int gc_env_iommu_read(struct gc_env_iommu *ret)
 {
-	_cleanup_env_strv_free_ char **units = NULL, **cmdline = NULL;
+	_cleanup_strv_free_ char **units = NULL, **cmdline = NULL;
 	_cleanup_free_ char *text = NULL;
 	const char *kind = NULL;
 	int n_units, n_groups, r;
@@ -482,7 +482,7 @@ int gc_env_iommu_read(struct gc_env_iommu *ret)
 
 void gc_env_iommu_done(struct gc_env_iommu *iommu)
 {
-	iommu->cmdline = gc_env_strv_free(iommu->cmdline);
+	iommu->cmdline = gc_strv_free(iommu->cmdline);
 }
 
 int gc_env_iommu_group_devices(int group, char ***ret_addresses)
@@ -611,7 +611,7 @@ static char *strv_join_lines(char **l)
 
 int gc_env_vfio_check(const char *address, struct gc_env_vfio *ret)
 {
-	_cleanup_env_strv_free_ char **why = NULL, **group_devices = NULL;
+	_cleanup_strv_free_ char **why = NULL, **group_devices = NULL;
 	struct gc_env_pci_dev dev = { .iommu_group = -1 };
 	char canonical[GC_PCI_ADDRESS_MAX];
 	char *text = NULL;
@@ -642,7 +642,7 @@ int gc_env_vfio_check(const char *address, struct gc_env_vfio *ret)
 	if (r < 0)
 		return r;
 
-	if (gc_env_strv_length(why) > 0) {
+	if (gc_strv_length(why) > 0) {
 		text = strv_join_lines(why);
 		if (!text)
 			return -ENOMEM;
@@ -659,6 +659,6 @@ int gc_env_vfio_check(const char *address, struct gc_env_vfio *ret)
 
 void gc_env_vfio_done(struct gc_env_vfio *vfio)
 {
-	vfio->group_devices = gc_env_strv_free(vfio->group_devices);
+	vfio->group_devices = gc_strv_free(vfio->group_devices);
 	vfio->why = mfree(vfio->why);
 }

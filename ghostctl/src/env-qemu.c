@@ -213,7 +213,7 @@ static int qemu_run(const char *qemu, const char *arg, const char *value, char *
 /* The lines that are one word ("tcg"); headings, which have spaces, are skipped. */
 static int parse_words(char *text, char ***ret)
 {
-	_cleanup_env_strv_free_ char **l = calloc(1, sizeof(char *));
+	_cleanup_strv_free_ char **l = calloc(1, sizeof(char *));
 	char *save = NULL;
 	int r;
 
@@ -242,7 +242,7 @@ static int parse_words(char *text, char ***ret)
 /* The names of `-device help`: lines of the form `name "vfio-pci", bus PCI, ...`. */
 static int parse_devices(char *text, char ***ret)
 {
-	_cleanup_env_strv_free_ char **l = calloc(1, sizeof(char *));
+	_cleanup_strv_free_ char **l = calloc(1, sizeof(char *));
 	int r;
 
 	if (!l)
@@ -291,7 +291,7 @@ static int qemu_list(const char *path, const char *arg, int (*parse)(char *text,
 int gc_env_qemu_probe(const char *qemu, struct gc_env_qemu *ret)
 {
 	_cleanup_free_ char *path = NULL, *out = NULL, *version = NULL;
-	_cleanup_env_strv_free_ char **accels = NULL, **displays = NULL, **devices = NULL;
+	_cleanup_strv_free_ char **accels = NULL, **displays = NULL, **devices = NULL;
 	bool spice;
 	int status, r;
 
@@ -338,9 +338,9 @@ void gc_env_qemu_done(struct gc_env_qemu *qemu)
 {
 	qemu->path = mfree(qemu->path);
 	qemu->version = mfree(qemu->version);
-	qemu->accelerators = gc_env_strv_free(qemu->accelerators);
-	qemu->displays = gc_env_strv_free(qemu->displays);
-	qemu->devices = gc_env_strv_free(qemu->devices);
+	qemu->accelerators = gc_strv_free(qemu->accelerators);
+	qemu->displays = gc_strv_free(qemu->displays);
+	qemu->devices = gc_strv_free(qemu->devices);
 }
 
 unsigned gc_env_qemu_display_mask(const struct gc_env_qemu *qemu)
@@ -348,9 +348,9 @@ unsigned gc_env_qemu_display_mask(const struct gc_env_qemu *qemu)
 	/* VNC is built into every QEMU distributions ship, and has no help to ask. */
 	unsigned mask = 1u << GC_DISPLAY_NONE | 1u << GC_DISPLAY_VNC;
 
-	if (gc_env_strv_contains(qemu->displays, "gtk"))
+	if (gc_strv_contains(qemu->displays, "gtk"))
 		mask |= 1u << GC_DISPLAY_GTK;
-	if (gc_env_strv_contains(qemu->displays, "sdl"))
+	if (gc_strv_contains(qemu->displays, "sdl"))
 		mask |= 1u << GC_DISPLAY_SDL;
 	if (qemu->spice)
 		mask |= 1u << GC_DISPLAY_SPICE;

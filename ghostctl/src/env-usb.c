@@ -118,7 +118,7 @@ static int cmp_usb(const void *a, const void *b)
 
 int gc_env_usb_list(struct gc_env_usb_dev **ret_devs, size_t *ret_n)
 {
-	_cleanup_env_strv_free_ char **names = NULL;
+	_cleanup_strv_free_ char **names = NULL;
 	struct gc_env_usb_dev *devs;
 	size_t n = 0;
 	int r;
@@ -131,7 +131,7 @@ int gc_env_usb_list(struct gc_env_usb_dev **ret_devs, size_t *ret_n)
 	}
 	if (r < 0)
 		return r;
-	devs = calloc(gc_env_strv_length(names) + 1, sizeof(*devs));
+	devs = calloc(gc_strv_length(names) + 1, sizeof(*devs));
 	if (!devs)
 		return -ENOMEM;
 	for (char **name = names; *name; name++) {

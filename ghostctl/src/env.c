@@ -48,36 +48,9 @@ void gc_env_cache_flush(void)
 	gc_env__qemu_cache_flush();
 }
 
-char **gc_env_strv_free(char **l)
-{
-	if (!l)
-		return NULL;
-	for (char **p = l; *p; p++)
-		free(*p);
-	free(l);
-	return NULL;
-}
-
-size_t gc_env_strv_length(char *const *l)
-{
-	size_t n = 0;
-
-	while (l && l[n])
-		n++;
-	return n;
-}
-
-bool gc_env_strv_contains(char *const *l, const char *s)
-{
-	for (; l && *l; l++)
-		if (streq(*l, s))
-			return true;
-	return false;
-}
-
 int gc_env__strv_consume(char ***l, char *s)
 {
-	size_t n = gc_env_strv_length(*l);
+	size_t n = gc_strv_length(*l);
 	char **m;
 
 	m = realloc(*l, (n + 2) * sizeof(*m));
@@ -208,7 +181,7 @@ int gc_env__list_dir(const char *path, char ***ret_names)
 {
 	_cleanup_free_ char *p = gc_env_path(path);
 	_cleanup_closedir_ DIR *d = NULL;
-	_cleanup_env_strv_free_ char **names = NULL;
+	_cleanup_strv_free_ char **names = NULL;
 	struct dirent *de;
 	int r;
 
@@ -234,7 +207,7 @@ int gc_env__list_dir(const char *path, char ***ret_names)
 	}
 	if (errno != 0)
 		return -errno;
-	qsort(names, gc_env_strv_length(names), sizeof(*names), cmp_str);
+	qsort(names, gc_strv_length(names), sizeof(*names), cmp_str);
 	*ret_names = TAKE_PTR(names);
 	return 0;
 }
@@ -545,17 +518,17 @@ static bool have_rendering_gpu(void)
 
 void gc_env_recommend_display(const char *qemu, struct gc_display_advice *ret)
 {
-	_cleanup_env_strv_free_ char **nodes = NULL;
+	_cleanup_strv_free_ char **nodes = NULL;
 	const struct gc_env_qemu *q = NULL;
 	unsigned available = 0;
 	bool render;
 
-	render = gc_env_render_nodes(&nodes) >= 0 && gc_env_strv_length(nodes) > 0 &&
+	render = gc_env_render_nodes(&nodes) >= 0 && gc_strv_length(nodes) > 0 &&
 		 have_rendering_gpu();
 	if (qemu && gc_env_qemu(qemu, &q) >= 0) {
 		available = gc_env_qemu_display_mask(q);
 		/* gl=on needs the device that carries it. */
-		if (!gc_env_strv_contains(q->devices, "virtio-vga-gl"))
+		if (!gc_strv_contains(q->devices, "virtio-vga-gl"))
 			render = false;
 	}
 	gc_display_advise(gc_env_session(), render, available, ret);

@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #include "common/macro.h"
+#include "strv.h"
 
 #define GC_ENV_ROOT_VAR "GHOSTCTL_ROOT"
 
@@ -40,12 +41,7 @@ char *gc_env_path(const char *path);
 /* Forgets every cached result (KVM probe, QEMU probes), for tests that change the root. */
 void gc_env_cache_flush(void);
 
-/* NULL-terminated string lists ("strv"), as the structs below hold them. */
-char **gc_env_strv_free(char **l); /* NULL-safe; returns NULL */
-size_t gc_env_strv_length(char *const *l);
-bool gc_env_strv_contains(char *const *l, const char *s);
-DEFINE_TRIVIAL_CLEANUP_FUNC(char **, gc_env_strv_free);
-#define _cleanup_env_strv_free_ _cleanup_(gc_env_strv_freep)
+/* String lists are strv (strv.h), as the structs below hold them. */
 
 /* ---- The user ---------------------------------------------------------------------------- */
 

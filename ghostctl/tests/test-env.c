@@ -342,8 +342,8 @@ TEST(no_pci_bus_no_gpu)
 	gc_env_gpu_list_free(gpus, n);
 	ASSERT_ERROR(gc_env_nvidia_version(&version), ENOENT);
 	ASSERT_OK(gc_env_render_nodes(&nodes));
-	ASSERT_EQ(gc_env_strv_length(nodes), 0u);
-	gc_env_strv_free(nodes);
+	ASSERT_EQ(gc_strv_length(nodes), 0u);
+	gc_strv_free(nodes);
 }
 
 TEST(nvidia_version_parse)
@@ -383,17 +383,17 @@ TEST(iommu_on_with_groups)
 	ASSERT_STREQ(iommu.kind, "intel-vt-d");
 	ASSERT_EQ(iommu.n_units, 2u);
 	ASSERT_EQ(iommu.n_groups, 2u);
-	ASSERT_EQ(gc_env_strv_length(iommu.cmdline), 3u);
+	ASSERT_EQ(gc_strv_length(iommu.cmdline), 3u);
 	ASSERT_STREQ(iommu.cmdline[0], "intel_iommu=on");
 	ASSERT_STREQ(iommu.cmdline[1], "iommu=pt");
 	ASSERT_STREQ(iommu.cmdline[2], "vfio-pci.ids=10de:1b80,10de:10f0");
 	gc_env_iommu_done(&iommu);
 
 	ASSERT_OK(gc_env_iommu_group_devices(14, &devices));
-	ASSERT_EQ(gc_env_strv_length(devices), 2u);
+	ASSERT_EQ(gc_strv_length(devices), 2u);
 	ASSERT_STREQ(devices[0], "0000:01:00.0");
 	ASSERT_STREQ(devices[1], "0000:01:00.1");
-	gc_env_strv_free(devices);
+	gc_strv_free(devices);
 	ASSERT_ERROR(gc_env_iommu_group_devices(99, &devices), ENOENT);
 }
 
@@ -408,7 +408,7 @@ TEST(iommu_off_amd)
 	ASSERT_FALSE(iommu.enabled);
 	ASSERT_STREQ(iommu.kind, "amd-vi");
 	ASSERT_EQ(iommu.n_groups, 0u);
-	ASSERT_EQ(gc_env_strv_length(iommu.cmdline), 0u);
+	ASSERT_EQ(gc_strv_length(iommu.cmdline), 0u);
 	gc_env_iommu_done(&iommu);
 }
 
@@ -427,7 +427,7 @@ TEST(vfio_ready_when_the_whole_group_is_on_vfio)
 	ASSERT_TRUE(v.ready);
 	ASSERT_NULL(v.why);
 	ASSERT_EQ(v.iommu_group, 14);
-	ASSERT_EQ(gc_env_strv_length(v.group_devices), 3u);
+	ASSERT_EQ(gc_strv_length(v.group_devices), 3u);
 	gc_env_vfio_done(&v);
 
 	/* An unbound function or one on pci-stub keeps the group viable too. */
@@ -929,13 +929,13 @@ TEST(qemu_probe_of_a_fake_qemu)
 	ASSERT_OK(gc_env_qemu(path, &q));
 	ASSERT_STREQ(q->path, path);
 	ASSERT_STREQ(q->version, "8.2.1");
-	ASSERT_EQ(gc_env_strv_length(q->accelerators), 2u);
-	ASSERT_TRUE(gc_env_strv_contains(q->accelerators, "kvm"));
-	ASSERT_EQ(gc_env_strv_length(q->displays), 3u);
-	ASSERT_TRUE(gc_env_strv_contains(q->displays, "gtk"));
-	ASSERT_EQ(gc_env_strv_length(q->devices), 2u);
-	ASSERT_TRUE(gc_env_strv_contains(q->devices, "vfio-pci"));
-	ASSERT_FALSE(gc_env_strv_contains(q->devices, "nvme"));
+	ASSERT_EQ(gc_strv_length(q->accelerators), 2u);
+	ASSERT_TRUE(gc_strv_contains(q->accelerators, "kvm"));
+	ASSERT_EQ(gc_strv_length(q->displays), 3u);
+	ASSERT_TRUE(gc_strv_contains(q->displays, "gtk"));
+	ASSERT_EQ(gc_strv_length(q->devices), 2u);
+	ASSERT_TRUE(gc_strv_contains(q->devices, "vfio-pci"));
+	ASSERT_FALSE(gc_strv_contains(q->devices, "nvme"));
 	ASSERT_FALSE(q->spice);
 	ASSERT_EQ(gc_env_qemu_display_mask(q), 1u << GC_DISPLAY_NONE | 1u << GC_DISPLAY_VNC |
 						       1u << GC_DISPLAY_GTK | 1u << GC_DISPLAY_SDL);

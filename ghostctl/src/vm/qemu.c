@@ -19,15 +19,6 @@ struct argv_builder {
 	bool oom;
 };
 
-void gc_strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
-}
-
 static void add(struct argv_builder *b, const char *format, ...) _printf_(2, 3);
 static void add(struct argv_builder *b, const char *format, ...)
 {

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "profile.h"
+#include "strv.h"
 
 struct gc_vm_launch {
 	const char *qemu;    /* the binary */
@@ -25,16 +26,9 @@ struct gc_vm_launch {
 	unsigned display_port;	    /* spice: the TCP port; vnc: the display number */
 };
 
-/* A NULL-terminated argv; free with gc_strv_free(). */
-void gc_strv_free(char **v);
-static inline void gc_strv_freep(char ***v)
-{
-	gc_strv_free(*v);
-}
-
 /*
- * Builds QEMU's argv. Returns 0, -ENOMEM, or -EINVAL with one line in err when the launch
- * cannot work (display auto not resolved, a port of 0).
+ * Builds QEMU's argv, a strv (free with gc_strv_free()). Returns 0, -ENOMEM, or -EINVAL with one
+ * line in err when the launch cannot work (display auto not resolved, a port of 0).
  */
 int gc_vm_qemu_argv(const struct gc_vm_profile *p, const struct gc_vm_launch *l, char ***ret_argv,
 		    char *err, size_t err_size);
