@@ -1033,9 +1033,11 @@ static json_t *stats_json(const struct gc_qmp_stats *s, const struct gc_qmp_stat
 
 		if (prev && i < prev->n_vcpus && dt > 0 && v->has_cpu_time)
 			load = (double)(v->cpu_time_ns - prev->vcpus[i].cpu_time_ns) / 1e9 / dt;
-		json_array_append_new(vcpus, json_pack("{s:I, s:I, s:f}", "index",
+		/* The load needs two samples (--watch); null until then. */
+		json_array_append_new(vcpus, json_pack("{s:I, s:I, s:o}", "index",
 						       (json_int_t)v->cpu_index, "thread",
-						       (json_int_t)v->thread_id, "load", load));
+						       (json_int_t)v->thread_id, "load",
+						       load < 0 ? json_null() : json_real(load)));
 	}
 	for (size_t i = 0; i < s->n_blocks && blocks; i++) {
 		const struct gc_qmp_block_stats *b = &s->blocks[i];
