@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/macro.h"
@@ -124,7 +123,7 @@ int gc_env_run_capture(char *const argv[], int timeout_ms, char **ret_stdout, in
 	uint64_t deadline = deadline_from_timeout_ms(timeout_ms);
 	_cleanup_free_ char *buf = NULL;
 	_cleanup_close_ int rd = -EBADF, wr = -EBADF;
-	int pipefd[2], status, r;
+	int pipefd[2], status, r, k;
 	size_t size = 0;
 	pid_t pid;
 
@@ -142,11 +141,11 @@ int gc_env_run_capture(char *const argv[], int timeout_ms, char **ret_stdout, in
 	r = read_all(rd, deadline, &buf, &size);
 	if (r < 0)
 		(void)kill(pid, SIGKILL);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
+	k = gc_spawn_wait(pid, -1, &status);
 	if (r < 0)
 		return r;
+	if (k < 0)
+		return k;
 
 	if (!buf) {
 		buf = strdup("");
@@ -155,7 +154,7 @@ int gc_env_run_capture(char *const argv[], int timeout_ms, char **ret_stdout, in
 	} else
 		buf[size] = '\0';
 	*ret_stdout = TAKE_PTR(buf);
-	*ret_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	*ret_status = status;
 	return 0;
 }
 

@@ -232,6 +232,17 @@ struct gc_env_vfio {
 int gc_env_vfio_check(const char *address, struct gc_env_vfio *ret);
 void gc_env_vfio_done(struct gc_env_vfio *vfio);
 
+/* ---- Networking ------------------------------------------------------------------------- */
+
+/*
+ * Whether QEMU can use a tap device (it exists and, unless we are root, is ours) or a
+ * bridge (it exists and /etc/qemu/bridge.conf lets QEMU's bridge helper use it). Return 0
+ * when it can; 1 with one line in *ret_why (the caller frees it) saying what to do when it
+ * cannot; or -ENOMEM.
+ */
+int gc_env_tap_check(const char *tap, char **ret_why);
+int gc_env_bridge_check(const char *bridge, char **ret_why);
+
 /* ---- USB --------------------------------------------------------------------------------- */
 
 /*

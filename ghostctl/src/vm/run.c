@@ -35,6 +35,7 @@
 #include "run.h"
 #include "settings.h"
 #include "store.h"
+#include "vm.h"
 
 #define QMP_TIMEOUT_MS 5000
 #define ESCAPE_CHAR 0x1d /* Ctrl-] */
@@ -100,6 +101,15 @@ static int state_write(const char *run_dir, const struct gc_vm_state *st)
 	if (!text)
 		return -ENOMEM;
 	return gc_write_file_atomic(path, text, strlen(text));
+}
+
+/* The VM has ended: what start recorded goes (best effort; a stale one is ignored). */
+static void state_remove(const char *run_dir)
+{
+	_cleanup_free_ char *path = run_path(run_dir, "state.json");
+
+	if (path)
+		(void)unlink(path);
 }
 
 static bool pid_alive(pid_t pid)
@@ -253,86 +263,23 @@ static int check_passthrough(const struct gc_vm_profile *p)
 	return blocked;
 }
 
-/* Reads a small sysfs or config file into buf (NUL-terminated). 0 or -errno. */
-static int read_small(const char *path, char *buf, size_t size)
-{
-	_cleanup_free_ char *full = gc_env_path(path);
-	_cleanup_fclose_ FILE *f = NULL;
-	size_t n;
-
-	if (!full)
-		return -ENOMEM;
-	f = fopen(full, "re");
-	if (!f)
-		return -errno;
-	n = fread(buf, 1, size - 1, f);
-	buf[n] = '\0';
-	return 0;
-}
-
-/* Whether /etc/qemu/bridge.conf (or a file it includes, one level) allows the bridge. */
-static bool bridge_allowed(const char *bridge)
-{
-	char conf[8192];
-	char *save = NULL;
-
-	if (read_small("/etc/qemu/bridge.conf", conf, sizeof(conf)) < 0)
-		return false;
-	for (char *line = strtok_r(conf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char word[32], name[64];
-
-		if (sscanf(line, "%31s %63s", word, name) != 2)
-			continue;
-		if (streq(word, "allow") && (streq(name, "all") || streq(name, bridge)))
-			return true;
-	}
-	return false;
-}
-
 /*
  * Bridge and tap networking need privileges QEMU itself reports late and tersely: check
  * them first and say what to do.
  */
 static int check_network(const struct gc_vm_profile *p)
 {
-	char path[128], buf[64];
-	bool root = geteuid() == 0;
+	_cleanup_free_ char *why = NULL;
+	int r = 0;
 
-	if (p->net == GC_VM_NET_TAP) {
-		unsigned owner;
-
-		(void)snprintf(path, sizeof(path), "/sys/class/net/%s/tun_flags", p->tap);
-		if (read_small(path, buf, sizeof(buf)) < 0)
-			return log_error_errno(
-				ENODEV,
-				"Tap device '%s' does not exist. Create it (as root) "
-				"with: ip tuntap add dev %s mode tap user %s",
-				p->tap, p->tap, getenv("USER") ? getenv("USER") : "$USER");
-		(void)snprintf(path, sizeof(path), "/sys/class/net/%s/owner", p->tap);
-		if (!root && read_small(path, buf, sizeof(buf)) == 0 &&
-		    (buf[strcspn(buf, "\n")] = '\0', safe_atou(buf, &owner) == 0) &&
-		    owner != (unsigned)getuid())
-			return log_error_errno(EACCES,
-					       "Tap device '%s' belongs to uid %u, not to you (uid "
-					       "%u): recreate it with 'user %u', or run as root.",
-					       p->tap, owner, (unsigned)getuid(),
-					       (unsigned)getuid());
-	}
-	if (p->net == GC_VM_NET_BRIDGE) {
-		(void)snprintf(path, sizeof(path), "/sys/class/net/%s/bridge/bridge_id", p->bridge);
-		if (read_small(path, buf, sizeof(buf)) < 0)
-			return log_error_errno(
-				ENODEV,
-				"There is no bridge '%s'. Create one (as root): ip link "
-				"add %s type bridge && ip link set %s up",
-				p->bridge, p->bridge, p->bridge);
-		if (!bridge_allowed(p->bridge))
-			return log_error_errno(
-				EACCES,
-				"QEMU's bridge helper may not use '%s': add 'allow %s' "
-				"to /etc/qemu/bridge.conf (as root).",
-				p->bridge, p->bridge);
-	}
+	if (p->net == GC_VM_NET_TAP)
+		r = gc_env_tap_check(p->tap, &why);
+	else if (p->net == GC_VM_NET_BRIDGE)
+		r = gc_env_bridge_check(p->bridge, &why);
+	if (r < 0)
+		return log_oom();
+	if (r > 0)
+		return log_error_errno(p->net == GC_VM_NET_TAP ? ENODEV : EACCES, "%s", why);
 	return 0;
 }
 
@@ -721,11 +668,7 @@ int gc_vm_start_run(struct gc_cmd *cmd, int n_args, char **args)
 	int r;
 
 	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (!gc_vm_name_is_valid(args[0]))
-		return gc_usage_error(cmd->path, "invalid VM name '%s'", args[0]);
-	r = gc_vm_load(cmd->settings, args[0], &p);
-	if (r == -ENOENT)
-		return log_error_errno(r, "No VM '%s' (see 'ghostctl vm list').", args[0]);
+	r = gc_vm_load_named(cmd, args[0], &p);
 	if (r < 0)
 		return r;
 	vm_dir = gc_vm_dir(cmd->settings, p.name);
@@ -871,12 +814,7 @@ int gc_vm_start_run(struct gc_cmd *cmd, int n_args, char **args)
 	}
 	r = supervise(cmd, pid, run_dir, display == GC_VM_DISPLAY_NONE && !cmd->json);
 	gc_vm_profile_done(&p);
-	{
-		_cleanup_free_ char *f = run_path(run_dir, "state.json");
-
-		if (f)
-			(void)unlink(f);
-	}
+	state_remove(run_dir);
 	if (r != 0)
 		log_info("QEMU exited with status %d.", r);
 	/* QEMU's status is ours. */
@@ -886,19 +824,16 @@ int gc_vm_start_run(struct gc_cmd *cmd, int n_args, char **args)
 /* --- stop, status, console, ssh ------------------------------------------------------ */
 
 /* Reads NAME's state, saying so when it is not running. */
-static int running(const struct gc_cmd *cmd, const char *name, struct gc_vm_state *st)
+static int running(struct gc_cmd *cmd, const char *name, struct gc_vm_state *st)
 {
 	int r;
 
-	if (!gc_vm_name_is_valid(name))
-		return gc_usage_error(cmd->path, "invalid VM name '%s'", name);
+	r = gc_vm_check_exists(cmd, name);
+	if (r < 0)
+		return r;
 	r = gc_vm_state_read(cmd->settings, name, st);
-	if (r == -ENOENT || r == -ESRCH) {
-		if (!gc_vm_exists(cmd->settings, name))
-			return log_error_errno(ENOENT, "No VM '%s' (see 'ghostctl vm list').",
-					       name);
+	if (r == -ENOENT || r == -ESRCH)
 		return log_error_errno(ESRCH, "VM '%s' is not running.", name);
-	}
 	if (r < 0)
 		return log_error_errno(r, "Failed to read the state of '%s': %m", name);
 	return 0;
@@ -987,10 +922,10 @@ int gc_vm_stop_run(struct gc_cmd *cmd, int n_args, char **args)
 	else
 		printf("Stopped '%s'%s.\n", args[0], arg.force ? " (forced)" : "");
 	{
-		_cleanup_free_ char *dir = gc_vm_run_dir(cmd->settings, args[0]), *f = NULL;
+		_cleanup_free_ char *dir = gc_vm_run_dir(cmd->settings, args[0]);
 
-		if (dir && (f = run_path(dir, "state.json")))
-			(void)unlink(f);
+		if (dir)
+			state_remove(dir);
 	}
 	gc_vm_state_done(&st);
 	return 0;
@@ -1113,13 +1048,11 @@ int gc_vm_status_run(struct gc_cmd *cmd, int n_args, char **args)
 	struct gc_vm_state st;
 	int r;
 
-	if (!gc_vm_name_is_valid(args[0]))
-		return gc_usage_error(cmd->path, "invalid VM name '%s'", args[0]);
+	r = gc_vm_check_exists(cmd, args[0]);
+	if (r < 0)
+		return r;
 	r = gc_vm_state_read(cmd->settings, args[0], &st);
 	if (r == -ENOENT || r == -ESRCH) {
-		if (!gc_vm_exists(cmd->settings, args[0]))
-			return log_error_errno(ENOENT, "No VM '%s' (see 'ghostctl vm list').",
-					       args[0]);
 		if (cmd->json) {
 			json_auto_t *obj =
 				json_pack("{s:s, s:s}", "name", args[0], "state", "stopped");

@@ -26,6 +26,7 @@
 #include "settings.h"
 #include "snapshot.h"
 #include "store.h"
+#include "vm.h"
 
 #define SNAPSHOT_TIMEOUT_MS (10 * 60 * 1000)
 
@@ -87,11 +88,7 @@ static int ctx_open(struct gc_cmd *cmd, const char *name, struct snap_ctx *c)
 	int r;
 
 	*c = (struct snap_ctx){ 0 };
-	if (!gc_vm_name_is_valid(name))
-		return gc_usage_error(cmd->path, "invalid VM name '%s'", name);
-	r = gc_vm_load(cmd->settings, name, &c->p);
-	if (r == -ENOENT)
-		return log_error_errno(r, "No VM '%s' (see 'ghostctl vm list').", name);
+	r = gc_vm_load_named(cmd, name, &c->p);
 	if (r < 0)
 		return r;
 	c->vm_dir = gc_vm_dir(cmd->settings, name);
@@ -169,11 +166,50 @@ static int qemu_img_each(struct gc_cmd *cmd, struct snap_ctx *c, const char *fla
 	return 0;
 }
 
-static int change(struct gc_cmd *cmd, char **args, const char *flag, const char *verb_done)
+enum snap_action {
+	SNAP_CREATE,
+	SNAP_REVERT,
+	SNAP_DELETE,
+};
+
+/* Each action: qemu-img's flag (stopped), QMP's job (running), and what is printed after. */
+static const struct {
+	const char *img_flag;
+	const char *job;
+	const char *done;
+} actions[] = {
+	[SNAP_CREATE] = { "-c", "save", "Created" },
+	[SNAP_REVERT] = { "-a", "load", "Reverted to" },
+	[SNAP_DELETE] = { "-d", "delete", "Deleted" },
+};
+
+static int qmp_job(struct snap_ctx *c, enum snap_action action, const char *tag)
+{
+	char names[GC_VM_MAX_DISKS][16], what[32];
+	const char *nodes[GC_VM_MAX_DISKS + 1];
+	int r;
+
+	node_names(c, names, nodes);
+	switch (action) {
+	case SNAP_CREATE:
+		r = gc_qmp_snapshot_save(c->q, tag, nodes[0], nodes, SNAPSHOT_TIMEOUT_MS);
+		break;
+	case SNAP_REVERT:
+		r = gc_qmp_snapshot_load(c->q, tag, nodes[0], nodes, SNAPSHOT_TIMEOUT_MS);
+		break;
+	default:
+		r = gc_qmp_snapshot_delete(c->q, tag, nodes, SNAPSHOT_TIMEOUT_MS);
+		break;
+	}
+	if (r >= 0)
+		return r;
+	(void)snprintf(what, sizeof(what), "%s the snapshot", actions[action].job);
+	return qmp_failed(c, r, what);
+}
+
+static int change(struct gc_cmd *cmd, char **args, enum snap_action action)
 {
 	struct snap_ctx c;
-	char names[GC_VM_MAX_DISKS][16];
-	const char *nodes[GC_VM_MAX_DISKS + 1];
 	const char *tag = args[1];
 	int r;
 
@@ -182,32 +218,17 @@ static int change(struct gc_cmd *cmd, char **args, const char *flag, const char 
 				      "invalid snapshot name '%s' (1 to 64 of A-Z a-z 0-9 . _ -)",
 				      tag);
 	r = ctx_open(cmd, args[0], &c);
-	if (r >= 0 && c.running) {
-		node_names(&c, names, nodes);
-		if (cmd->dry_run) {
-			printf("would %s snapshot '%s' of running VM '%s' over QMP\n",
-			       flag[1] == 'c' ? "save" :
-			       flag[1] == 'a' ? "load" :
-						"delete",
-			       tag, args[0]);
-		} else if (streq(flag, "-c")) {
+	if (r >= 0 && c.running && cmd->dry_run)
+		printf("would %s snapshot '%s' of running VM '%s' over QMP\n", actions[action].job,
+		       tag, args[0]);
+	else if (r >= 0 && c.running) {
+		if (action == SNAP_CREATE)
 			log_info("Saving snapshot '%s' of '%s' (RAM and disks)...", tag, args[0]);
-			r = gc_qmp_snapshot_save(c.q, tag, nodes[0], nodes, SNAPSHOT_TIMEOUT_MS);
-			if (r < 0)
-				r = qmp_failed(&c, r, "save the snapshot");
-		} else if (streq(flag, "-a")) {
-			r = gc_qmp_snapshot_load(c.q, tag, nodes[0], nodes, SNAPSHOT_TIMEOUT_MS);
-			if (r < 0)
-				r = qmp_failed(&c, r, "load the snapshot");
-		} else {
-			r = gc_qmp_snapshot_delete(c.q, tag, nodes, SNAPSHOT_TIMEOUT_MS);
-			if (r < 0)
-				r = qmp_failed(&c, r, "delete the snapshot");
-		}
+		r = qmp_job(&c, action, tag);
 	} else if (r >= 0)
-		r = qemu_img_each(cmd, &c, flag, tag);
+		r = qemu_img_each(cmd, &c, actions[action].img_flag, tag);
 	if (r >= 0 && !cmd->dry_run)
-		printf("%s snapshot '%s' of '%s'%s.\n", verb_done, tag, args[0],
+		printf("%s snapshot '%s' of '%s'%s.\n", actions[action].done, tag, args[0],
 		       c.running ? " (running: RAM and devices too)" : "");
 	ctx_done(&c);
 	return r;
@@ -215,17 +236,17 @@ static int change(struct gc_cmd *cmd, char **args, const char *flag, const char 
 
 int gc_vm_snapshot_create_run(struct gc_cmd *cmd, int n_args, char **args)
 {
-	return change(cmd, args, "-c", "Created");
+	return change(cmd, args, SNAP_CREATE);
 }
 
 int gc_vm_snapshot_revert_run(struct gc_cmd *cmd, int n_args, char **args)
 {
-	return change(cmd, args, "-a", "Reverted to");
+	return change(cmd, args, SNAP_REVERT);
 }
 
 int gc_vm_snapshot_delete_run(struct gc_cmd *cmd, int n_args, char **args)
 {
-	return change(cmd, args, "-d", "Deleted");
+	return change(cmd, args, SNAP_DELETE);
 }
 
 /* The snapshots of a stopped VM's first snapshot disk, from `qemu-img info --output=json`. */

@@ -222,7 +222,7 @@ static int finish(struct gc_cmd *cmd, struct gc_vm_profile *p, const char *verb_
 	return 0;
 }
 
-static int check_name(struct gc_cmd *cmd, const char *name)
+int gc_vm_check_name(struct gc_cmd *cmd, const char *name)
 {
 	if (!gc_vm_name_is_valid(name))
 		return gc_usage_error(cmd->path,
@@ -238,7 +238,7 @@ static int create_run(struct gc_cmd *cmd, int n_args, char **argv)
 	struct gc_vm_profile p;
 	int r;
 
-	r = check_name(cmd, name);
+	r = gc_vm_check_name(cmd, name);
 	if (r < 0)
 		return r;
 	if (gc_vm_exists(cmd->settings, name)) {
@@ -265,10 +265,20 @@ static int create_run(struct gc_cmd *cmd, int n_args, char **argv)
 	return r;
 }
 
-/* Loads NAME, saying what to do when there is no such VM. */
-static int load(struct gc_cmd *cmd, const char *name, struct gc_vm_profile *p)
+int gc_vm_check_exists(struct gc_cmd *cmd, const char *name)
 {
-	int r = check_name(cmd, name);
+	int r = gc_vm_check_name(cmd, name);
+
+	if (r < 0)
+		return r;
+	if (!gc_vm_exists(cmd->settings, name))
+		return log_error_errno(ENOENT, "No VM '%s' (see 'ghostctl vm list').", name);
+	return 0;
+}
+
+int gc_vm_load_named(struct gc_cmd *cmd, const char *name, struct gc_vm_profile *p)
+{
+	int r = gc_vm_check_name(cmd, name);
 
 	if (r < 0)
 		return r;
@@ -285,7 +295,7 @@ static int edit_run(struct gc_cmd *cmd, int n_args, char **argv)
 
 	if (args.n_sets == 0)
 		return gc_usage_error(cmd->path, "nothing to change (see --help for the options)");
-	r = load(cmd, argv[0], &p);
+	r = gc_vm_load_named(cmd, argv[0], &p);
 	if (r < 0)
 		return r;
 	r = apply_sets(cmd, &p);
@@ -344,7 +354,7 @@ static int show_run(struct gc_cmd *cmd, int n_args, char **argv)
 	struct gc_vm_profile p;
 	int r;
 
-	r = load(cmd, argv[0], &p);
+	r = gc_vm_load_named(cmd, argv[0], &p);
 	if (r < 0)
 		return r;
 	r = print_profile(&p, cmd->json);
@@ -358,7 +368,7 @@ static int delete_run(struct gc_cmd *cmd, int n_args, char **argv)
 	struct gc_vm_profile p;
 	int r;
 
-	r = load(cmd, argv[0], &p);
+	r = gc_vm_load_named(cmd, argv[0], &p);
 	if (r < 0)
 		return r;
 	struct gc_vm_state st;
@@ -410,7 +420,7 @@ static int tui_run(struct gc_cmd *cmd, int n_args, char **argv)
 	int r;
 
 	if (name) {
-		r = check_name(cmd, name);
+		r = gc_vm_check_name(cmd, name);
 		if (r < 0)
 			return r;
 		if (args.template && gc_vm_exists(cmd->settings, name))
