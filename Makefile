@@ -29,6 +29,10 @@ bench: deps
 	$(BUILD)/psyne/bench/psyne-bench $(BENCH_ARGS)
 	python3 ghostctl/bench/bench-vm-start.py $(BUILD)/ghostctl/ghostctl \
 		$(BUILD)/ghostctl/bench/exec-stamp
+	ANARCHY_KMOD=$(BUILD)/anarchy/anarchy.ko \
+		ANARCHY_SELFTEST=$(BUILD)/anarchy/tests/anarchy-selftest \
+		TESTBED_DIR=$(BUILD)/anarchy/testbed TESTBED_MKPAYLOAD=testbed/mkpayload \
+		python3 anarchy/bench/bench-link.py
 
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz

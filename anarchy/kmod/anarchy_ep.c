@@ -33,6 +33,12 @@
 #define TX_BURST                                                               \
 	64 /* frames sent per engine pass, so that receiving keeps up */
 #define RX_BURST 256
+/*
+ * Frames due this soon are taken with those due now: a wake-up per frame would cost
+ * more than the frame at modelled rates (a 4 KiB frame is 3 us at 10 Gb/s), as a DMA
+ * engine's interrupt moderation does. The average rate stays the model's.
+ */
+#define RX_COALESCE_NS (200 * NSEC_PER_USEC)
 
 static unsigned int hb_interval_ms = 500;
 module_param(hb_interval_ms, uint, 0644);
@@ -219,6 +225,7 @@ static void send_hello(struct anarchy_ep *ep)
 		.frame_size = cpu_to_le32(ANARCHY_FRAME_SIZE),
 		.boot_id = cpu_to_le64(ep->boot_id),
 		.peer_boot_id = cpu_to_le64(ep->peer_boot_id),
+		.flags = cpu_to_le32(link_is_up(ep) ? ANARCHY_HELLO_UP : 0),
 	};
 
 	memcpy(h.uuid, &ep->local_uuid, sizeof(h.uuid));
@@ -340,15 +347,15 @@ static void handle_hello(struct anarchy_ep *ep, const struct anarchy_frame *f,
 	h.name[sizeof(h.name) - 1] = '\0';
 	strscpy(ep->far_name, h.name, sizeof(ep->far_name));
 
-	/* Answer a far side that does not know us yet, or that is negotiating
-	 * while we are up (it lost our last HELLO, or went down and came back):
-	 * an up side sends none.
-	 */
 	knows_us = le64_to_cpu(h.peer_boot_id) == ep->boot_id;
-	if (!knows_us || learned || link_is_up(ep))
-		send_hello(ep);
 	if (knows_us && ep->state == ANARCHY_LINK_NEGOTIATING)
 		link_up(ep, now);
+	/* Answer a far side that does not know us yet or is not up yet (it
+	 * lost our last HELLO, or went down and came back). A far side that
+	 * is up gets no answer, so two up sides never echo HELLOs.
+	 */
+	if (!knows_us || learned || !(le32_to_cpu(h.flags) & ANARCHY_HELLO_UP))
+		send_hello(ep);
 }
 
 static void handle_ack(struct anarchy_ep *ep, u32 ack, u64 now)
@@ -646,7 +653,7 @@ static u64 rx_process(struct anarchy_ep *ep, u64 now)
 	spin_lock_bh(&ep->rx_lock);
 	while (!list_empty(&ep->rx_queue)) {
 		buf = list_first_entry(&ep->rx_queue, struct anarchy_buf, list);
-		if (buf->due_ns > now) {
+		if (buf->due_ns > now + RX_COALESCE_NS) {
 			next = buf->due_ns;
 			break;
 		}
@@ -934,10 +941,11 @@ static u64 engine_pass(struct anarchy_ep *ep)
 		next = min(next, ep->last_heard_ns + stall_ns());
 	}
 
-	if (update_need_kick(ep))
-		next = now;
+	/* The ack first: the ring flags depend on the window it advertises. */
 	if (ep->ack_pending)
 		(void)send_ctrl(ep, ANARCHY_FRAME_ACK, NULL, 0);
+	if (update_need_kick(ep))
+		next = now;
 	return next;
 }
 

@@ -139,9 +139,14 @@ struct anarchy_hello {
 	__le64 boot_id; /* random, chosen when the sender's endpoint was made */
 	/* The boot_id the sender last heard from us; 0 if none. */
 	__le64 peer_boot_id;
+	__le32 flags; /* ANARCHY_HELLO_* */
+	__le32 reserved;
 	u8 uuid[16];
 	char name[ANARCHY_NAME_MAX];
 };
+
+/* The sender of the HELLO considers the link up: it needs no answer. */
+#define ANARCHY_HELLO_UP BIT(0)
 
 /* PING and PONG payload. */
 struct anarchy_ping {

@@ -90,6 +90,7 @@ static void rx_done_cb(struct tb_ring *ring, struct ring_frame *frame,
 static int rx_post(struct tb_link *link, struct anarchy_buf *buf)
 {
 	struct device *dev = dma_dev(link->rx_ring);
+	int r;
 
 	buf->dma = dma_map_single(dev, buf->data, ANARCHY_FRAME_SIZE,
 				  DMA_FROM_DEVICE);
@@ -99,7 +100,13 @@ static int rx_post(struct tb_link *link, struct anarchy_buf *buf)
 	}
 	buf->frame.buffer_phy = buf->dma;
 	buf->frame.callback = rx_done_cb;
-	return tb_ring_rx(link->rx_ring, &buf->frame);
+	r = tb_ring_rx(link->rx_ring, &buf->frame);
+	if (r < 0) {
+		dma_unmap_single(dev, buf->dma, ANARCHY_FRAME_SIZE,
+				 DMA_FROM_DEVICE);
+		buf->dma = 0;
+	}
+	return r;
 }
 
 static int tb_xmit(struct anarchy_ep *ep, struct anarchy_buf *buf)
@@ -129,8 +136,9 @@ static void tb_rx_done(struct anarchy_ep *ep, struct anarchy_buf *buf)
 {
 	struct tb_link *link = ep->lower;
 
+	/* Stopping, or the ring refused it: the buffer goes back to the pool. */
 	if (!link->paths || rx_post(link, buf) < 0)
-		ep_dbg(ep, "RX buffer not posted again\n");
+		anarchy_buf_put(buf);
 }
 
 static const struct anarchy_lower_ops tb_ops = {

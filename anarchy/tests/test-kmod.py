@@ -65,7 +65,7 @@ def boot(body, timeout=300):
     fails = [line for line in out.splitlines() if "SELFTEST FAIL" in line]
     for line in out.splitlines():
         if line.startswith(("SELFTEST", "BENCH", "counters", "stream:", "stall:", "fuzz:",
-                            "loop:", "uapi:", "status:")):
+                            "loop:", "uapi:", "status:", "suspend:", "idle:")):
             print("  guest: " + line)
     assert not bad, "kernel log:\n" + log[-4000:]
     assert not fails, "\n".join(fails) + "\n" + out[-3000:]
@@ -154,6 +154,38 @@ check $st unplug /dev/anarchy0 /dev/anarchy1 20000
 check $st stall /dev/anarchy0 /dev/anarchy1
 unload
 """, timeout=600)
+
+
+@test
+def idle_link_sends_heartbeats_only():
+    """Two up ends exchange nothing but heartbeats: no HELLO echoes, no idle acks."""
+    boot("""
+load test_mode=1
+check $st idle /dev/anarchy0 /dev/anarchy1 500
+unload
+""")
+
+
+@test
+def window_reopens_without_heartbeats():
+    """No link model, no heartbeats: a receiver's window freed by the program is advertised
+    at once (a kick), not at the next heartbeat; otherwise this stream stalls."""
+    boot("""
+load test_mode=1 sim_dma_mbps=0 sim_latency_us=0 hb_interval_ms=3600000 stall_timeout_ms=3600000
+check $st stream /dev/anarchy0 /dev/anarchy1 20000
+unload
+""")
+
+
+@test
+def suspend_resume():
+    """A suspend cycle (pm_test=devices): the link goes down before it and is negotiated
+    again after it, and records flow again."""
+    boot("""
+load test_mode=1
+check $st suspend /dev/anarchy0 /dev/anarchy1
+unload
+""")
 
 
 @test

@@ -9,6 +9,8 @@
  *   anarchy-selftest faults NEAR FAR N       the same with drop, corrupt, delay injected
  *   anarchy-selftest unplug NEAR FAR N       the same with the cable pulled mid-stream
  *   anarchy-selftest stall NEAR FAR          the far host goes silent, then speaks again
+ *   anarchy-selftest suspend NEAR FAR        a suspend cycle: down before, negotiated after
+ *   anarchy-selftest idle NEAR FAR HB_MS     an idle link sends heartbeats only
  *   anarchy-selftest fuzz NEAR N SEED        N random ioctls, mmaps and reads
  *   anarchy-selftest traffic NEAR FAR MS [READY]  traffic both ways for MS ms, then quit
  *                                            mid-flow; READY is created once the files are open
@@ -548,6 +550,91 @@ static int cmd_stall(const char *near, const char *far)
 	return 0;
 }
 
+/* An idle up link sends heartbeats only: no negotiation echoes, no acks. */
+static int cmd_idle(const char *near, const char *far, unsigned int hb_ms)
+{
+	struct anarchy_link *a, *b;
+	struct anarchy_link_info i0[2], i1[2];
+	uint64_t sent;
+
+	if (anarchy_link_open(near, 0, &a) < 0 || anarchy_link_open(far, 0, &b) < 0 ||
+	    wait_state(a, ANARCHY_LINK_UP, 5000) < 0 || wait_state(b, ANARCHY_LINK_UP, 5000) < 0) {
+		fail("idle", "the link did not come up");
+		return 0;
+	}
+	usleep(200000);
+	anarchy_link_info(a, &i0[0]);
+	anarchy_link_info(b, &i0[1]);
+	usleep(2000000);
+	anarchy_link_info(a, &i1[0]);
+	anarchy_link_info(b, &i1[1]);
+	sent = i1[0].counters.tx_frames - i0[0].counters.tx_frames + i1[1].counters.tx_frames -
+	       i0[1].counters.tx_frames;
+	/* Each end pings every hb_ms and answers the other's pings: 4 frames per period. */
+	printf("idle: %" PRIu64 " frames in 2 s\n", sent);
+	if (sent > 4 * (2000 / hb_ms + 1))
+		fail("idle", "%" PRIu64 " frames sent in 2 s on an idle link", sent);
+	else
+		pass("idle");
+	anarchy_link_close(a);
+	anarchy_link_close(b);
+	return 0;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+/* A suspend cycle (pm_test=devices: the devices' callbacks run, the machine stays up):
+ * the link goes down before and is negotiated again after, and records flow. */
+static int cmd_suspend(const char *near, const char *far)
+{
+	struct anarchy_link *a = open_mapped(near);
+	struct anarchy_event ev;
+	uint64_t down_ns;
+	int r;
+
+	if (!a || wait_state(a, ANARCHY_LINK_UP, 5000) < 0) {
+		fail("suspend", "the link did not come up");
+		anarchy_link_close(a);
+		return 0;
+	}
+	while (anarchy_link_read_event(a, &ev) == 0)
+		;
+	(void)write_file("/sys/module/suspend/parameters/pm_test_delay", "0");
+	r = write_file("/sys/power/pm_test", "devices");
+	if (r == 0)
+		r = write_file("/sys/power/state", "freeze");
+	(void)write_file("/sys/power/pm_test", "none");
+	if (r < 0) {
+		fail("suspend", "suspend cycle: %s", strerror(-r));
+		anarchy_link_close(a);
+		return 0;
+	}
+	if (wait_event(a, ANARCHY_EVENT_LINK_DOWN, 2000, &ev) < 0) {
+		fail("suspend", "no link-down event for the suspend");
+	} else {
+		down_ns = ev.time_ns;
+		if (wait_event(a, ANARCHY_EVENT_LINK_UP, 5000, &ev) < 0)
+			fail("suspend", "the link was not negotiated again after resume");
+		else
+			printf("suspend: down for %.1f ms across the cycle\n",
+			       (double)(ev.time_ns - down_ns) / 1e6);
+	}
+	anarchy_link_close(a);
+	if (run_stream("suspend", near, far, 2000, NULL, NULL, NULL, NULL) == 0)
+		pass("suspend");
+	return 0;
+}
+
 /* The UAPI contract. */
 
 #define EXPECT(name, call, err)                                                                    \
@@ -916,6 +1003,8 @@ static int cmd_bench(const char *near, const char *far)
 	       size);
 	while (anarchy_link_receive_wait(b, &data, &len, NULL, 200) == 0)
 		anarchy_link_release(b);
+	print_counters(near, a);
+	print_counters(far, b);
 
 	for (i = 0; i < 2000; i++) {
 		uint64_t t0 = now_ns();
@@ -963,6 +1052,10 @@ int main(int argc, char **argv)
 		cmd_faults(argv[2], argv[3], strtoull(argv[4], NULL, 10));
 	else if (!strcmp(cmd, "unplug") && argc == 5)
 		cmd_unplug(argv[2], argv[3], strtoull(argv[4], NULL, 10));
+	else if (!strcmp(cmd, "idle") && argc == 5)
+		cmd_idle(argv[2], argv[3], (unsigned int)strtoul(argv[4], NULL, 10));
+	else if (!strcmp(cmd, "suspend") && argc == 4)
+		cmd_suspend(argv[2], argv[3]);
 	else if (!strcmp(cmd, "stall") && argc == 4)
 		cmd_stall(argv[2], argv[3]);
 	else if (!strcmp(cmd, "fuzz") && argc == 5)
