@@ -43,7 +43,7 @@ ANARCHY_API struct anarchy_link *anarchy_link_close(struct anarchy_link *link);
 ANARCHY_API int anarchy_link_fd(const struct anarchy_link *link);
 
 ANARCHY_API int anarchy_link_version(struct anarchy_link *link, struct anarchy_version *ret);
-ANARCHY_API int anarchy_link_info(struct anarchy_link *link, struct anarchy_link_info *ret);
+ANARCHY_API int anarchy_link_get_info(struct anarchy_link *link, struct anarchy_link_info *ret);
 
 /* Changes the parameters named in p->mask (CAP_SYS_ADMIN: -EPERM otherwise). */
 ANARCHY_API int anarchy_link_set_params(struct anarchy_link *link, const struct anarchy_params *p);

@@ -13,6 +13,18 @@
 
 #include "anarchy.h"
 
+/* The UAPI layouts, pinned (anarchy/tests/test-header.c checks them in userspace). */
+static_assert(sizeof(struct anarchy_version) == 56);
+static_assert(sizeof(struct anarchy_link_info) == 856);
+static_assert(sizeof(struct anarchy_params) == 48);
+static_assert(sizeof(struct anarchy_ring_setup) == 64);
+static_assert(sizeof(struct anarchy_connect) == 32);
+static_assert(sizeof(struct anarchy_ring_header) == 192);
+static_assert(offsetof(struct anarchy_ring_header, head) == 64);
+static_assert(offsetof(struct anarchy_ring_header, tail) == 128);
+static_assert(sizeof(struct anarchy_event) == 48);
+static_assert(sizeof(struct anarchy_ring_header) <= PAGE_SIZE);
+
 static void rings_free(struct anarchy_rings *rings)
 {
 	if (!rings)

@@ -131,7 +131,7 @@ ANARCHY_API int anarchy_link_version(struct anarchy_link *link, struct anarchy_v
 	return xioctl(link->fd, ANARCHY_IOC_VERSION, ret);
 }
 
-ANARCHY_API int anarchy_link_info(struct anarchy_link *link, struct anarchy_link_info *ret)
+ANARCHY_API int anarchy_link_get_info(struct anarchy_link *link, struct anarchy_link_info *ret)
 {
 	if (!link || !ret)
 		return -EINVAL;
@@ -351,7 +351,7 @@ ANARCHY_API int anarchy_link_flush(struct anarchy_link *link, int timeout_ms)
 	while (anarchy_link_unacked(link) != 0) {
 		if (load_acquire(&link->tx.hdr->flags) & ANARCHY_RING_DEAD)
 			return -EPROTO;
-		r = anarchy_link_info(link, &info);
+		r = anarchy_link_get_info(link, &info);
 		if (r < 0)
 			return r;
 		if (info.state == ANARCHY_LINK_DOWN || info.state == ANARCHY_LINK_SUSPENDED)

@@ -120,7 +120,7 @@ static int wait_state(struct anarchy_link *link, uint32_t state, int timeout_ms)
 	struct anarchy_link_info info;
 
 	for (;;) {
-		if (anarchy_link_info(link, &info) < 0)
+		if (anarchy_link_get_info(link, &info) < 0)
 			return -EIO;
 		if (info.state == state)
 			return 0;
@@ -309,8 +309,8 @@ static int stream(struct side *a, struct side *b, uint64_t n, hook_fn hook, void
 		if (now_ns() - last_progress > (uint64_t)STUCK_MS * 1000000) {
 			struct anarchy_link_info ia, ib;
 
-			anarchy_link_info(a->link, &ia);
-			anarchy_link_info(b->link, &ib);
+			anarchy_link_get_info(a->link, &ia);
+			anarchy_link_get_info(b->link, &ib);
 			snprintf(why, why_size,
 				 "stuck: %s sent %" PRIu64 " received %" PRIu64
 				 " state %s, %s sent "
@@ -332,7 +332,7 @@ static void print_counters(const char *name, struct anarchy_link *link)
 {
 	struct anarchy_link_info i;
 
-	if (anarchy_link_info(link, &i) < 0)
+	if (anarchy_link_get_info(link, &i) < 0)
 		return;
 	printf("counters %s: tx_records=%llu rx_records=%llu tx_frames=%llu rx_frames=%llu "
 	       "retransmits=%llu crc_errors=%llu drops=%llu overflows=%llu link_ups=%llu "
@@ -434,8 +434,8 @@ static int cmd_faults(const char *near, const char *far, uint64_t n)
 		fail("faults", "cannot reopen");
 		return 0;
 	}
-	anarchy_link_info(a, &ia);
-	anarchy_link_info(b, &ib);
+	anarchy_link_get_info(a, &ia);
+	anarchy_link_get_info(b, &ib);
 	anarchy_link_close(a);
 	anarchy_link_close(b);
 	if (plan.stage != 2)
@@ -471,7 +471,7 @@ static void unplug_hook(struct side *a, struct side *b, uint64_t progress, void 
 		/* Sending while down: the record is queued, and the caller is told. */
 		struct anarchy_link_info info;
 
-		anarchy_link_info(a->link, &info);
+		anarchy_link_get_info(a->link, &info);
 		if (info.state == ANARCHY_LINK_DOWN &&
 		    ioctl(anarchy_link_fd(a->link), ANARCHY_IOC_KICK, 0) < 0 && errno == ENOLINK)
 			p->down_kicks++;
@@ -563,11 +563,11 @@ static int cmd_idle(const char *near, const char *far, unsigned int hb_ms)
 		return 0;
 	}
 	usleep(200000);
-	anarchy_link_info(a, &i0[0]);
-	anarchy_link_info(b, &i0[1]);
+	anarchy_link_get_info(a, &i0[0]);
+	anarchy_link_get_info(b, &i0[1]);
 	usleep(2000000);
-	anarchy_link_info(a, &i1[0]);
-	anarchy_link_info(b, &i1[1]);
+	anarchy_link_get_info(a, &i1[0]);
+	anarchy_link_get_info(b, &i1[1]);
 	sent = i1[0].counters.tx_frames - i0[0].counters.tx_frames + i1[1].counters.tx_frames -
 	       i0[1].counters.tx_frames;
 	/* Each end pings every hb_ms and answers the other's pings: 4 frames per period. */
@@ -980,7 +980,7 @@ static int cmd_bench(const char *near, const char *far)
 		fail("bench", "the link did not come up");
 		return 0;
 	}
-	anarchy_link_info(a, &info);
+	anarchy_link_get_info(a, &info);
 	start = now_ns();
 	end = start + 3000000000ULL;
 	while (now_ns() < end) {
