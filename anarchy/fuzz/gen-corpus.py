@@ -30,9 +30,9 @@ def crc32c(data, crc):
 
 
 def header(typ, flags, length, rseq=0, arg=0, rlen=0, rtype=0, ack=0, window=0x10000, epoch=1,
-           magic=FRAME_MAGIC, version=FRAME_VERSION, reserved0=0, reserved1=0, crc=0):
+           magic=FRAME_MAGIC, version=FRAME_VERSION, reserved0=0, rx_max=0, crc=0):
     return struct.pack("<IBBHIIIIHHIIIII", magic, version, typ, flags, length, rseq, arg, rlen,
-                       rtype, reserved0, ack, window, epoch, reserved1, crc)
+                       rtype, reserved0, ack, window, epoch, rx_max, crc)
 
 
 def frame(typ, payload=b"", flags=0, length=None, crc=None, **fields):
@@ -112,7 +112,7 @@ def frame_seeds():
         "data-no-flags": frame(DATA, record(4)),
         "data-packed-and-frag": frame(DATA, record(4), PACKED | FRAG, arg=1),
         "reserved0": frame(BYE, reserved0=1),
-        "reserved1": frame(BYE, reserved1=0x80000000),
+        "rx-max-too-big": frame(BYE, rx_max=0x80000000),
         "length-long": frame(PING, ping(), length=24),
         "length-short": frame(PING, ping(), length=8),
         "length-huge": frame(BYE, length=0xFFFFFFFF),

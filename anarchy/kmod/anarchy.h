@@ -148,6 +148,9 @@ struct anarchy_ep {
 	u32 tx_sent_max; /* one past the highest rseq ever sent in this epoch */
 	u32 tx_sent_pos; /* TX ring index of tx_sent_max */
 	u32 peer_window; /* the far side's free RX bytes, as last heard */
+	u32 peer_rx_max; /* the largest record its RX ring takes; 0: no ring */
+	bool too_big; /* the record too_big_rseq was reported too large */
+	u32 too_big_rseq;
 	u64 rto_ns;
 	u64 rto_deadline_ns; /* 0: nothing in flight */
 	bool overflowing;

@@ -189,6 +189,7 @@ static int send_frame(struct anarchy_ep *ep, struct anarchy_buf *buf,
 	if (ep->rx_synced)
 		f->flags |= ANARCHY_FRAME_ACK_VALID;
 	f->window = rx_window(ep);
+	f->rx_max = ep->rings ? anarchy_ring_max_record(ep->rings->rx_size) : 0;
 	f->epoch = ep->tx_epoch;
 	buf->len = anarchy_frame_encode(buf->data, f);
 
@@ -422,14 +423,14 @@ static void rx_publish(struct anarchy_ep *ep, u32 records, u64 bytes)
 static int rx_reserve(struct anarchy_ep *ep, u32 head, u32 len)
 {
 	struct anarchy_rings *rings = ep->rings;
-	u32 tail;
+	u32 tail, max;
 	int r;
 
 	/* The program is done with what is behind tail before we write over it. */
 	tail = smp_load_acquire(&rings->rx_hdr->tail);
 
-	r = anarchy_ring_reserve(rings->rx_size, ANARCHY_MAX_RECORD, head, tail,
-				 len);
+	max = anarchy_ring_max_record(rings->rx_size);
+	r = anarchy_ring_reserve(rings->rx_size, max, head, tail, len);
 	if (r == -EINVAL) {
 		ep->counters.errors++;
 		ep_err(ep, "RX ring: tail %u is not within a ring of head %u\n",
@@ -619,6 +620,7 @@ static void handle_frame(struct anarchy_ep *ep, struct anarchy_buf *buf,
 	if (f.flags & ANARCHY_FRAME_ACK_VALID)
 		handle_ack(ep, f.ack, now);
 	ep->peer_window = f.window;
+	ep->peer_rx_max = f.rx_max;
 
 	switch (f.type) {
 	case ANARCHY_FRAME_DATA:
@@ -699,6 +701,8 @@ static int fill_packed(struct anarchy_ep *ep, struct anarchy_buf *buf, u32 head,
 		}
 		if (rec.footprint > ANARCHY_FRAME_PAYLOAD - used)
 			break;
+		if (rec.len > ep->peer_rx_max)
+			break;
 		/* The caller checked the first record against the window. */
 		if (count > 0 &&
 		    pos - ep->tx_tail + 2 * rec.footprint > ep->peer_window)
@@ -721,6 +725,27 @@ static int fill_packed(struct anarchy_ep *ep, struct anarchy_buf *buf, u32 head,
 	buf->len = used;
 	*ret_pos = pos;
 	return count;
+}
+
+/*
+ * Whether the record at tx_pos is larger than the far RX ring takes: it waits
+ * (for the far side to set up larger rings) and the program is told once. An
+ * RX ring takes records of up to half its size; rx_max comes with every frame.
+ */
+static bool too_big(struct anarchy_ep *ep, const struct anarchy_ring_rec *rec)
+{
+	if (ep->peer_rx_max == 0 || rec->len <= ep->peer_rx_max)
+		return false;
+	if (!ep->too_big || ep->too_big_rseq != ep->tx_next) {
+		ep->too_big = true;
+		ep->too_big_rseq = ep->tx_next;
+		ep->counters.errors++;
+		ep_warn(ep,
+			"record %u of %u bytes is larger than the far RX ring takes (%u): it waits\n",
+			ep->tx_next, rec->len, ep->peer_rx_max);
+		anarchy_ep_event(ep, ANARCHY_EVENT_ERROR, -EMSGSIZE, rec->len);
+	}
+	return true;
 }
 
 /* Sends what it can; true when it stopped for its burst limit with more to
@@ -770,6 +795,8 @@ static bool tx_process(struct anarchy_ep *ep, u64 now)
 			ep->tx_pos += rec.footprint;
 			continue;
 		}
+		if (ep->tx_frag_off == 0 && too_big(ep, &rec))
+			break;
 		if (ep->tx_frag_off == 0 &&
 		    ep->tx_pos - ep->tx_tail + 2 * rec.footprint >
 			    ep->peer_window &&

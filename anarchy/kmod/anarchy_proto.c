@@ -46,7 +46,10 @@ int anarchy_ring_peek(const void *data, u32 data_size, u32 max_record, u32 pos,
 			return -EPROTO;
 		footprint = to_end;
 	} else {
-		if (hdr.len > max_record)
+		/* Both bounds before the footprint, which would overflow for a
+		 * length near 2^32.
+		 */
+		if (hdr.len > max_record || hdr.len > to_end - ANARCHY_RECORD_HDR)
 			return -EPROTO;
 		footprint = anarchy_record_footprint(hdr.len);
 		if (footprint > to_end)
@@ -122,6 +125,7 @@ u32 anarchy_frame_encode(void *buf, const struct anarchy_frame *f)
 		.ack = cpu_to_le32(f->ack),
 		.window = cpu_to_le32(f->window),
 		.epoch = cpu_to_le32(f->epoch),
+		.rx_max = cpu_to_le32(f->rx_max),
 	};
 	u8 *payload = (u8 *)buf + ANARCHY_FRAME_HDR;
 
@@ -214,7 +218,7 @@ int anarchy_frame_decode(const void *buf, u32 len, u32 max_record,
 		return -EPROTONOSUPPORT;
 	if (le32_to_cpu(hdr.len) != len - ANARCHY_FRAME_HDR)
 		return -EPROTO;
-	if (hdr.reserved0 != 0 || hdr.reserved1 != 0)
+	if (hdr.reserved0 != 0 || le32_to_cpu(hdr.rx_max) > ANARCHY_MAX_RECORD)
 		return -EPROTO;
 
 	f = (struct anarchy_frame){
@@ -228,6 +232,7 @@ int anarchy_frame_decode(const void *buf, u32 len, u32 max_record,
 		.ack = le32_to_cpu(hdr.ack),
 		.window = le32_to_cpu(hdr.window),
 		.epoch = le32_to_cpu(hdr.epoch),
+		.rx_max = le32_to_cpu(hdr.rx_max),
 		.payload = (const u8 *)buf + ANARCHY_FRAME_HDR,
 	};
 	r = check_payload(&f, max_record);

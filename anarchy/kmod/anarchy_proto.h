@@ -124,7 +124,8 @@ struct anarchy_frame_hdr {
 	__le32 ack;
 	__le32 window; /* every frame: free bytes in the sender's RX ring */
 	__le32 epoch;  /* every frame: the sender's transmit epoch */
-	__le32 reserved1;
+	/* Every frame: the largest record the sender's RX ring takes; 0: none. */
+	__le32 rx_max;
 	__le32 crc; /* CRC32C of header (this field zero) and payload */
 };
 
@@ -166,6 +167,7 @@ struct anarchy_frame {
 	u32 ack;
 	u32 window;
 	u32 epoch;
+	u32 rx_max;
 	const u8 *payload;
 };
 
@@ -178,10 +180,10 @@ u32 anarchy_frame_encode(void *buf, const struct anarchy_frame *f);
  * Checks and decodes a received frame of len bytes. Returns 0 and fills *ret
  * (whose payload points into buf), or: -EBADMSG for a CRC mismatch (checked
  * first, over all of the frame); -EPROTO for a short frame, bad magic, unknown
- * type or flags, lengths that do not add up (a PACKED frame whose records do
- * not fill its payload exactly, a fragment past its record, a record over
- * max_record, a short HELLO or PING); -EPROTONOSUPPORT for another frame
- * version.
+ * type or flags, an rx_max over ANARCHY_MAX_RECORD, lengths that do not add
+ * up (a PACKED frame whose records do not fill its payload exactly, a fragment
+ * past its record, a record over max_record, a short HELLO or PING);
+ * -EPROTONOSUPPORT for another frame version.
  */
 int anarchy_frame_decode(const void *buf, u32 len, u32 max_record,
 			 struct anarchy_frame *ret);

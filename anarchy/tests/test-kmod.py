@@ -178,6 +178,17 @@ unload
 
 
 @test
+def record_larger_than_far_ring_waits():
+    """A record larger than the far RX ring takes is held, not lost and not looping: the
+    sender gets EMSGSIZE, and the record goes (in order) once the far ring is larger."""
+    boot("""
+load test_mode=1
+check $st bigrecord /dev/anarchy0 /dev/anarchy1
+unload
+""")
+
+
+@test
 def suspend_resume():
     """A suspend cycle (pm_test=devices): the link goes down before it and is negotiated
     again after it, and records flow again."""

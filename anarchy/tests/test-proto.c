@@ -691,10 +691,12 @@ TEST(frame_layout)
 
 	ASSERT_EQ(HDR, 48u);
 	ASSERT_EQ(offsetof(struct anarchy_frame_hdr, rtype), 24u);
-	ASSERT_EQ(offsetof(struct anarchy_frame_hdr, reserved1), 40u);
+	ASSERT_EQ(offsetof(struct anarchy_frame_hdr, rx_max), 40u);
 	ASSERT_EQ(offsetof(struct anarchy_frame_hdr, crc), 44u);
 	ASSERT_EQ(ANARCHY_FRAME_PAYLOAD, 4048u);
-	ASSERT_EQ(sizeof(struct anarchy_hello), 104u);
+	ASSERT_EQ(sizeof(struct anarchy_hello), 112u);
+	ASSERT_EQ(offsetof(struct anarchy_hello, flags), 24u);
+	ASSERT_EQ(offsetof(struct anarchy_hello, uuid), 32u);
 	ASSERT_EQ(sizeof(struct anarchy_ping), 16u);
 
 	memcpy(fb.b + HDR, "abc", 3);
@@ -963,7 +965,7 @@ static int decode_edited(uint8_t type, uint16_t flags, size_t off, size_t n, uin
 #define O_FLAGS offsetof(struct anarchy_frame_hdr, flags)
 #define O_LEN offsetof(struct anarchy_frame_hdr, len)
 #define O_RESERVED0 offsetof(struct anarchy_frame_hdr, reserved0)
-#define O_RESERVED1 offsetof(struct anarchy_frame_hdr, reserved1)
+#define O_RX_MAX offsetof(struct anarchy_frame_hdr, rx_max)
 
 TEST(frame_decode_header_checks)
 {
@@ -1026,9 +1028,11 @@ TEST(frame_decode_header_checks)
 	/* Reserved fields. */
 	ASSERT_ERROR(decode_edited(data, PACKED, O_RESERVED0, 2, 1, true), EPROTO);
 	ASSERT_ERROR(decode_edited(data, PACKED, O_RESERVED0, 2, 0x8000, true), EPROTO);
-	ASSERT_ERROR(decode_edited(ANARCHY_FRAME_ACK, 0, O_RESERVED1, 4, 1, true), EPROTO);
-	ASSERT_ERROR(decode_edited(ANARCHY_FRAME_ACK, 0, O_RESERVED1, 4, 0x80000000u, true),
+	/* rx_max: a record size, at most ANARCHY_MAX_RECORD. */
+	ASSERT_OK(decode_edited(ANARCHY_FRAME_ACK, 0, O_RX_MAX, 4, ANARCHY_MAX_RECORD, true));
+	ASSERT_ERROR(decode_edited(ANARCHY_FRAME_ACK, 0, O_RX_MAX, 4, ANARCHY_MAX_RECORD + 1, true),
 		     EPROTO);
+	ASSERT_ERROR(decode_edited(ANARCHY_FRAME_ACK, 0, O_RX_MAX, 4, 0x80000000u, true), EPROTO);
 
 	/* The length field against the bytes received. */
 	len = sample_frame(fb.b, data, PACKED, NULL) - HDR;
@@ -1186,6 +1190,21 @@ TEST(model_schedule_latency)
 	ASSERT_EQ(m.next_free_ns, 1000u + FRAME_NS_10G);
 	ASSERT_EQ(anarchy_model_schedule(&m, 1000, 4096), 1000u + 2 * FRAME_NS_10G + 50000);
 	ASSERT_EQ(anarchy_model_schedule(&m, 10000000, 4096), 10000000u + FRAME_NS_10G + 50000);
+}
+
+TEST(frame_rx_max_round_trip)
+{
+	struct frame_buf fb;
+	struct anarchy_frame f = { .type = ANARCHY_FRAME_ACK, .rx_max = 4088 }, d;
+	uint32_t len;
+
+	len = anarchy_frame_encode(fb.b, &f);
+	ASSERT_OK(anarchy_frame_decode(fb.b, len, ANARCHY_MAX_RECORD, &d));
+	ASSERT_EQ(d.rx_max, 4088u);
+	f.rx_max = 0;
+	len = anarchy_frame_encode(fb.b, &f);
+	ASSERT_OK(anarchy_frame_decode(fb.b, len, ANARCHY_MAX_RECORD, &d));
+	ASSERT_EQ(d.rx_max, 0u);
 }
 
 DEFINE_TEST_MAIN();

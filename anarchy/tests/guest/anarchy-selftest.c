@@ -11,6 +11,7 @@
  *   anarchy-selftest stall NEAR FAR          the far host goes silent, then speaks again
  *   anarchy-selftest suspend NEAR FAR        a suspend cycle: down before, negotiated after
  *   anarchy-selftest idle NEAR FAR HB_MS     an idle link sends heartbeats only
+ *   anarchy-selftest bigrecord NEAR FAR      a record too large for the far RX ring waits
  *   anarchy-selftest fuzz NEAR N SEED        N random ioctls, mmaps and reads
  *   anarchy-selftest traffic NEAR FAR MS [READY]  traffic both ways for MS ms, then quit
  *                                            mid-flow; READY is created once the files are open
@@ -550,6 +551,63 @@ static int cmd_stall(const char *near, const char *far)
 	return 0;
 }
 
+/* A record larger than the far RX ring takes waits, and the sender is told; when the far
+ * side maps a larger ring, it goes, in order with what followed it. */
+static int cmd_bigrecord(const char *near, const char *far)
+{
+	static uint8_t big[5000]; /* fits the far 8 KiB window, not its 4088 B max */
+	struct anarchy_link *a = NULL, *b = NULL;
+	struct anarchy_event ev;
+	const void *data;
+	uint32_t len;
+	uint16_t type;
+	int r;
+
+	memset(big, 0x5a, sizeof(big));
+	if (anarchy_link_open(near, 0, &a) < 0 || anarchy_link_map(a, RING_SIZE, RING_SIZE) < 0 ||
+	    anarchy_link_open(far, 0, &b) < 0 || anarchy_link_map(b, 65536, 8192) < 0 ||
+	    wait_state(a, ANARCHY_LINK_UP, 5000) < 0) {
+		fail("bigrecord", "cannot set up the link");
+		goto out;
+	}
+	if (anarchy_link_send(a, big, sizeof(big), 7, 1000) < 0 ||
+	    anarchy_link_send(a, big, 100, 8, 1000) < 0) {
+		fail("bigrecord", "cannot queue the records");
+		goto out;
+	}
+	if (wait_event(a, ANARCHY_EVENT_ERROR, 3000, &ev) < 0 || ev.error != -EMSGSIZE ||
+	    ev.value != sizeof(big)) {
+		fail("bigrecord", "no EMSGSIZE event for a record larger than the far ring takes");
+		goto out;
+	}
+	r = anarchy_link_receive_wait(b, &data, &len, &type, 500);
+	if (r != -ETIMEDOUT) {
+		fail("bigrecord", "the far side received something (%d) past the big record", r);
+		goto out;
+	}
+	/* The far program maps a ring that takes it. */
+	b = anarchy_link_close(b);
+	if (anarchy_link_open(far, 0, &b) < 0 || anarchy_link_map(b, 65536, 65536) < 0) {
+		fail("bigrecord", "cannot map the larger ring");
+		goto out;
+	}
+	if (anarchy_link_receive_wait(b, &data, &len, &type, 3000) < 0 || len != sizeof(big) ||
+	    type != 7 || anarchy_link_release(b) < 0 ||
+	    anarchy_link_receive_wait(b, &data, &len, &type, 3000) < 0 || len != 100 || type != 8 ||
+	    anarchy_link_release(b) < 0) {
+		fail("bigrecord", "the waiting records did not arrive in order");
+		goto out;
+	}
+	if (anarchy_link_flush(a, 3000) < 0)
+		fail("bigrecord", "the sender was not told they were delivered");
+	else
+		pass("bigrecord");
+out:
+	anarchy_link_close(a);
+	anarchy_link_close(b);
+	return 0;
+}
+
 /* An idle up link sends heartbeats only: no negotiation echoes, no acks. */
 static int cmd_idle(const char *near, const char *far, unsigned int hb_ms)
 {
@@ -1052,6 +1110,8 @@ int main(int argc, char **argv)
 		cmd_faults(argv[2], argv[3], strtoull(argv[4], NULL, 10));
 	else if (!strcmp(cmd, "unplug") && argc == 5)
 		cmd_unplug(argv[2], argv[3], strtoull(argv[4], NULL, 10));
+	else if (!strcmp(cmd, "bigrecord") && argc == 4)
+		cmd_bigrecord(argv[2], argv[3]);
 	else if (!strcmp(cmd, "idle") && argc == 5)
 		cmd_idle(argv[2], argv[3], (unsigned int)strtoul(argv[4], NULL, 10));
 	else if (!strcmp(cmd, "suspend") && argc == 4)
