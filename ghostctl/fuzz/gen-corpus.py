@@ -7,9 +7,12 @@ The harness sends a command whenever none is awaited, so replies answer "gc-1", 
 in order. And the seeds of fuzz-env-ids (corpus/env-ids): PCI addresses and USB ids as users
 type them, good, odd and malformed, and the version lines of /proc/driver/nvidia/version and
 `qemu --version`. And the seeds of fuzz-vm-profile (corpus/vm-profile): profiles as ghostctl
-writes them and as people edit them. Usage: gen-corpus.py [DIR]"""
+writes them and as people edit them. And the seeds of fuzz-egpu (corpus/egpu): LINK and
+FAULT arguments, struct anarchy_link_info and struct anarchy_event as the module reports
+them, with hostile names and counts. Usage: gen-corpus.py [DIR]"""
 import json
 import os
+import struct
 import sys
 
 LINE_MAX = 15  # settings bits 0-3: GC_QMP_LINE_MAX
@@ -212,10 +215,55 @@ def profile_seeds():
         yield "edit-%02d" % i, text.encode("utf-8", "surrogateescape")
 
 
+def egpu_info(name=b"anarchy-sim", gpus=((b"NVIDIA GeForce RTX 4090", b"nvidia", 24564 << 20, 7),),
+              state=2, flags=1, counters=(123456789, 987654, 1000, 20, 31000, 700, 7, 3, 2, 1,
+                                          0, 2, 1, 1)):
+    """A struct anarchy_link_info as the module's ioctl fills it (uapi/anarchy.h)."""
+    head = struct.pack("<10I", 0, state, flags, 40000, 10000, 2500, 1, 6, len(gpus), 37)
+    uuid = bytes(range(1, 17))
+    table = b""
+    for gname, driver, vram, enc in list(gpus)[:4]:
+        table += gname.ljust(64, b"\0")[:64] + driver.ljust(32, b"\0")[:32]
+        table += struct.pack("<QII2Q", vram, enc, 0, 0, 0)
+    table = table.ljust(4 * 128, b"\0")
+    return (head + uuid + name.ljust(64, b"\0")[:64] + table +
+            struct.pack("<20Q", *counters, *[0] * 6) + bytes(64))
+
+
+def egpu_event(type_, state, value=0, error=0):
+    """A struct anarchy_event as read() returns it."""
+    return struct.pack("<IIQQiIQQ", type_, 0, 4500000000, 1, error, state, value, 0)
+
+
+def egpu_seeds():
+    """fuzz-egpu: LINK and FAULT [VALUE] arguments, link infos and events."""
+    for i, text in enumerate([b"0", b"anarchy7", b"/dev/anarchy9999", b"01", b"10000",
+                              b"anarchy", b"-1", b"drop 5", b"corrupt 2147483648",
+                              b"delay 10000000", b"delay 5ms", b"stall on", b"stall maybe",
+                              b"unplug", b"replug now", b"explode",
+                              "caf\u00e9 \u2588".encode(), b"\x1b[2J\xff\xfe\xc0\xaf"]):
+        yield "arg-%02d" % i, text
+    yield "info-00", egpu_info()
+    yield "info-01", egpu_info(gpus=((b"NVIDIA GeForce RTX 4090", b"nvidia", 24564 << 20, 7),
+                                     (b"AMD Radeon RX 7900 XTX", b"amdgpu", 24 << 30, 3)))
+    yield "info-02", egpu_info(name=b"", gpus=(), state=0, flags=4)
+    yield "info-03", egpu_info(name=b"\x1b]0;evil\x07\xff" * 8,
+                               gpus=((b"x" * 64, b"y" * 32, 2 ** 64 - 1, 0xffffffff),) * 4)
+    info = bytearray(egpu_info())
+    struct.pack_into("<I", info, 32, 1000)  # gpu_count far past the table
+    struct.pack_into("<I", info, 4, 99)  # a state of the future
+    yield "info-04", bytes(info)
+    yield "info-05", egpu_info(counters=(2 ** 64 - 1,) * 14)
+    for i, (t, st, v, e) in enumerate([(1, 2, 0, 0), (2, 0, 0, 0), (5, 3, 1500, 0),
+                                       (7, 2, 0, -71), (7, 2, 0, -2 ** 31), (9, 2, 3, 0),
+                                       (10, 0, 7, 0), (8, 2, 0, 0), (4242, 4242, 0, 0)]):
+        yield "event-%02d" % i, egpu_event(t, st, v, e)
+
+
 def main():
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
     for sub, gen in (("qmp", seeds()), ("env-ids", env_ids_seeds()),
-                     ("vm-profile", profile_seeds())):
+                     ("vm-profile", profile_seeds()), ("egpu", egpu_seeds())):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
         for name, data in gen:
             with open(os.path.join(root, sub, name), "wb") as f:

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/macro.h"
 #include "common/string-util.h"
+#include "egpu/egpu.h"
 #include "gc.h"
 #include "settings.h"
 #include "verb.h"
@@ -25,6 +26,13 @@ static const struct gc_verb top[] = {
 		.description = GC_VM_DESCRIPTION,
 		.children = gc_vm_verbs,
 		.n_children = GC_VM_N_VERBS,
+	},
+	{
+		.name = "egpu",
+		.summary = "The eGPU link (anarchy): status, monitor, limit, faults, connect",
+		.description = GC_EGPU_DESCRIPTION,
+		.children = gc_egpu_verbs,
+		.n_children = GC_EGPU_N_VERBS,
 	},
 	{
 		.name = "config",
@@ -54,8 +62,9 @@ static const struct gc_verb top[] = {
 
 static void top_help(void)
 {
-	gc_table_help(top, ELEMENTSOF(top), "",
-		      "The host control CLI: virtual machines and the machine they run on.");
+	gc_table_help(
+		top, ELEMENTSOF(top), "",
+		"The host control CLI: virtual machines, the machine they run on, the eGPU link.");
 	printf("\n"
 	       "Options:\n"
 	       "  -h, --help                 Show this help and exit\n"
