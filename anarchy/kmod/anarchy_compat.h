@@ -11,7 +11,7 @@
 #ifdef __KERNEL__
 #include <asm/byteorder.h>
 #include <linux/bug.h>
-#include <linux/crc32.h>
+#include <linux/crc32c.h>
 #include <linux/errno.h>
 #include <linux/kernel.h>
 #include <linux/math64.h>

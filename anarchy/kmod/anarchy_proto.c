@@ -105,8 +105,8 @@ static u32 frame_crc(const struct anarchy_frame_hdr *hdr, const u8 *payload,
 	u32 crc;
 
 	copy.crc = 0;
-	crc = __crc32c_le(~0U, (const unsigned char *)&copy, sizeof(copy));
-	crc = __crc32c_le(crc, payload, len);
+	crc = crc32c(~0U, &copy, sizeof(copy));
+	crc = crc32c(crc, payload, len);
 	return ~crc;
 }
 

@@ -36,8 +36,11 @@ typedef int64_t s64;
 #define NSEC_PER_SEC 1000000000ULL
 #define NSEC_PER_USEC 1000ULL
 
-/* The kernel's CRC32C (lib/crc32.c): no inversion of its own. */
-u32 __crc32c_le(u32 crc, unsigned char const *p, size_t len);
+/* The kernel's CRC32C (libcrc32c's crc32c(), lib/crc32.c's __crc32c_le()): no inversion
+ * of its own. */
+u32 anarchy__crc32c(u32 crc, const void *p, size_t len);
+#define crc32c(crc, p, len) anarchy__crc32c(crc, p, len)
+#define __crc32c_le(crc, p, len) anarchy__crc32c(crc, p, len)
 
 static inline u64 div64_u64(u64 dividend, u64 divisor)
 {

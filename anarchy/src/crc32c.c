@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * CRC32C (Castagnoli), bit-reflected, for anarchy_proto.c in userspace: the same function
- * as the kernel's __crc32c_le() (lib/crc32.c), which does no inversion of its own.
+ * as the kernel's crc32c() (libcrc32c), which does no inversion of its own.
  */
 #include <pthread.h>
 
@@ -20,8 +20,10 @@ static void table_init(void)
 	}
 }
 
-u32 __crc32c_le(u32 crc, unsigned char const *p, size_t len)
+u32 anarchy__crc32c(u32 crc, const void *data, size_t len)
 {
+	const unsigned char *p = data;
+
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 	pthread_once(&once, table_init);
