@@ -5,9 +5,13 @@
  * (its rate and latency), as the far host's DMA engine would. Fault injection
  * (debugfs) acts here, on the frames an end sends.
  */
+#include <linux/capability.h>
+#include <linux/debugfs.h>
+#include <linux/fs.h>
 #include <linux/random.h>
 #include <linux/slab.h>
 #include <linux/thunderbolt.h>
+#include <linux/uaccess.h>
 #include <linux/utsname.h>
 
 #include "anarchy.h"
@@ -36,7 +40,10 @@ MODULE_PARM_DESC(sim_gpus,
 		 "GPUs of the simulated far host: NAME:VRAM_MIB:DRIVER:ENC[+ENC] separated by ;");
 
 struct sim_link {
+	unsigned int index;
 	struct anarchy_ep *ep[2]; /* 0: this host's end, 1: the far host's */
+	bool removed; /* the far host's service went away (debugfs "present") */
+	struct dentry *debugfs;
 	struct anarchy_gpu_props gpus[2]; /* what each end advertises */
 	uuid_t uuid[2];
 	bool plugged;
@@ -44,6 +51,8 @@ struct sim_link {
 
 static struct sim_link *links;
 static unsigned int n_links;
+/* Serializes plugging, removal and addition of the simulated links. */
+static DEFINE_MUTEX(sim_lock);
 
 static struct anarchy_ep *peer_of(struct anarchy_ep *ep)
 {
@@ -118,14 +127,11 @@ out:
 	return r;
 }
 
-int anarchy_sim_plug(struct anarchy_ep *ep, bool plug)
+static int sim_plug_locked(struct sim_link *link, bool plug)
 {
-	struct sim_link *link = ep->lower;
 	struct anarchy_gpu_props gpus;
 	int side, r;
 
-	if (!ep->simulated)
-		return -EOPNOTSUPP;
 	if (plug) {
 		if (READ_ONCE(link->plugged))
 			return 0;
@@ -148,6 +154,20 @@ int anarchy_sim_plug(struct anarchy_ep *ep, bool plug)
 	for (side = 0; side < 2; side++)
 		anarchy_ep_flush(link->ep[side]);
 	return 0;
+}
+
+int anarchy_sim_plug(struct anarchy_ep *ep, bool plug)
+{
+	struct sim_link *link = ep->lower;
+	int r = -ENODEV;
+
+	if (!ep->simulated)
+		return -EOPNOTSUPP;
+	mutex_lock(&sim_lock);
+	if (!link->removed && (link->ep[0] == ep || link->ep[1] == ep))
+		r = sim_plug_locked(link, plug);
+	mutex_unlock(&sim_lock);
+	return r;
 }
 
 static int link_init(struct sim_link *link)
@@ -174,23 +194,98 @@ static int link_init(struct sim_link *link)
 		if (r < 0)
 			return r;
 	}
-	return anarchy_sim_plug(link->ep[0], true);
+	return sim_plug_locked(link, true);
 }
 
-static void link_exit(struct sim_link *link)
+/*
+ * Takes both ends of a link away, as when the far host's service disappears: open
+ * files see the link gone (ENODEV, POLLHUP) and keep their endpoint alive until they
+ * close. The engines stop before link->ep[] is cleared, since xmit looks there.
+ */
+static void link_exit(struct sim_link *link, bool gone)
 {
+	struct anarchy_ep *ep[2];
 	int side;
 
+	mutex_lock(&sim_lock);
 	WRITE_ONCE(link->plugged, false);
+	ep[0] = link->ep[0];
+	ep[1] = link->ep[1];
+	link->removed = true;
+	mutex_unlock(&sim_lock);
+
 	for (side = 0; side < 2; side++)
-		if (link->ep[side])
-			anarchy_ep_unregister(link->ep[side]);
+		if (ep[side] && gone)
+			anarchy_ep_gone(ep[side]);
 	for (side = 0; side < 2; side++)
-		if (link->ep[side])
-			anarchy_ep_flush(link->ep[side]);
+		if (ep[side])
+			anarchy_ep_unregister(ep[side]);
 	for (side = 0; side < 2; side++)
-		anarchy_ep_put(link->ep[side]);
+		if (ep[side])
+			anarchy_ep_flush(ep[side]);
+
+	mutex_lock(&sim_lock);
+	link->ep[0] = NULL;
+	link->ep[1] = NULL;
+	mutex_unlock(&sim_lock);
+	for (side = 0; side < 2; side++)
+		anarchy_ep_put(ep[side]);
 }
+
+static int link_add(struct sim_link *link)
+{
+	int r;
+
+	mutex_lock(&sim_lock);
+	link->removed = false;
+	r = link_init(link);
+	mutex_unlock(&sim_lock);
+	if (r < 0)
+		link_exit(link, false);
+	return r;
+}
+
+static ssize_t present_read(struct file *filp, char __user *ubuf, size_t len,
+			    loff_t *ppos)
+{
+	struct sim_link *link = filp->private_data;
+	char buf[4];
+	int n;
+
+	n = scnprintf(buf, sizeof(buf), "%d\n", !READ_ONCE(link->removed));
+	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
+}
+
+static ssize_t present_write(struct file *filp, const char __user *ubuf,
+			     size_t len, loff_t *ppos)
+{
+	struct sim_link *link = filp->private_data;
+	bool present;
+	int r;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	r = kstrtobool_from_user(ubuf, len, &present);
+	if (r < 0)
+		return r;
+	if (present == !READ_ONCE(link->removed))
+		return len;
+	pr_info("anarchy: simulated link %u: far host service %s\n", link->index,
+		present ? "back" : "gone");
+	if (present)
+		r = link_add(link);
+	else
+		link_exit(link, true);
+	return r < 0 ? r : len;
+}
+
+static const struct file_operations present_fops = {
+	.owner = THIS_MODULE,
+	.open = simple_open,
+	.read = present_read,
+	.write = present_write,
+	.llseek = no_llseek,
+};
 
 int anarchy_sim_init(unsigned int count)
 {
@@ -212,14 +307,21 @@ int anarchy_sim_init(unsigned int count)
 	if (!links)
 		return -ENOMEM;
 	for (i = 0; i < count; i++) {
+		char name[24];
+
+		links[i].index = i;
 		links[i].gpus[0] = near_gpus;
 		links[i].gpus[1] = far_gpus;
 		n_links = i + 1;
-		r = link_init(&links[i]);
+		r = link_add(&links[i]);
 		if (r < 0) {
 			anarchy_sim_exit();
 			return r;
 		}
+		snprintf(name, sizeof(name), "sim-link%u", i);
+		links[i].debugfs = debugfs_create_dir(name, anarchy_debugfs_root);
+		debugfs_create_file("present", 0600, links[i].debugfs, &links[i],
+				    &present_fops);
 	}
 	return 0;
 }
@@ -228,8 +330,10 @@ void anarchy_sim_exit(void)
 {
 	unsigned int i;
 
-	for (i = 0; i < n_links; i++)
-		link_exit(&links[i]);
+	for (i = 0; i < n_links; i++) {
+		debugfs_remove_recursive(links[i].debugfs);
+		link_exit(&links[i], false);
+	}
 	kfree(links);
 	links = NULL;
 	n_links = 0;

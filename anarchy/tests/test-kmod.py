@@ -189,6 +189,18 @@ unload
 
 
 @test
+def far_service_goes_away_with_files_open():
+    """The far host's service disappears mid-flow with both ends open (as a real service
+    device being removed): ENODEV, POLLHUP, the events then end-of-file, the node gone, no
+    hang; it comes back and works; the module unloads cleanly afterwards."""
+    boot("""
+load test_mode=1
+check $st remove /dev/anarchy0 /dev/anarchy1
+unload
+""")
+
+
+@test
 def suspend_resume():
     """A suspend cycle (pm_test=devices): the link goes down before it and is negotiated
     again after it, and records flow again."""

@@ -12,6 +12,7 @@
  *   anarchy-selftest suspend NEAR FAR        a suspend cycle: down before, negotiated after
  *   anarchy-selftest idle NEAR FAR HB_MS     an idle link sends heartbeats only
  *   anarchy-selftest bigrecord NEAR FAR      a record too large for the far RX ring waits
+ *   anarchy-selftest remove NEAR FAR         the far host's service goes away mid-flow
  *   anarchy-selftest fuzz NEAR N SEED        N random ioctls, mmaps and reads
  *   anarchy-selftest traffic NEAR FAR MS [READY]  traffic both ways for MS ms, then quit
  *                                            mid-flow; READY is created once the files are open
@@ -95,6 +96,18 @@ static int knob_write(const char *dev, const char *name, unsigned int value)
 	if (fclose(f) != 0)
 		r = -errno;
 	return r;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n < 0 ? -errno : 0;
 }
 
 static struct anarchy_link *open_mapped(const char *dev)
@@ -608,6 +621,82 @@ out:
 	return 0;
 }
 
+/*
+ * The far host's service goes away with records in flight and files open (debugfs
+ * sim-link0/present): every call fails with ENODEV, poll says POLLHUP, the events come
+ * and then end-of-file, nothing hangs; the device comes back and works.
+ */
+static int cmd_remove(const char *near, const char *far)
+{
+	const char *present = "/sys/kernel/debug/anarchy/sim-link0/present";
+	struct anarchy_link *a = open_mapped(near), *b = open_mapped(far);
+	struct anarchy_link_info info;
+	struct anarchy_event ev;
+	bool removed = false, added = false, saw_remove = false;
+	struct pollfd pfd;
+	struct stat st;
+	char msg[100] = { 0 };
+	ssize_t n;
+	int i, r;
+
+	if (!a || !b || wait_state(a, ANARCHY_LINK_UP, 5000) < 0) {
+		fail("remove", "the link did not come up");
+		goto out;
+	}
+	while (anarchy_link_read_event(a, &ev) == 0)
+		;
+	for (i = 0; i < 200; i++) {
+		(void)anarchy_link_send(a, msg, sizeof(msg), 1, 0);
+		(void)anarchy_link_send(b, msg, sizeof(msg), 1, 0);
+	}
+	if (write_file(present, "0") < 0) {
+		fail("remove", "cannot write %s: %s", present, strerror(errno));
+		goto out;
+	}
+	removed = true;
+
+	if (ioctl(anarchy_link_fd(a), ANARCHY_IOC_KICK, 0) == 0 || errno != ENODEV)
+		fail("remove", "kick after removal: %s, expected ENODEV", strerror(errno));
+	r = anarchy_link_get_info(a, &info);
+	if (r != -ENODEV)
+		fail("remove", "link info after removal: %s, expected ENODEV", strerror(-r));
+	pfd = (struct pollfd){ .fd = anarchy_link_fd(a), .events = POLLIN | POLLPRI };
+	if (poll(&pfd, 1, 2000) != 1 || !(pfd.revents & POLLHUP))
+		fail("remove", "poll after removal: revents %#x, expected POLLHUP", pfd.revents);
+	for (i = 0; i < 8; i++) {
+		n = read(anarchy_link_fd(a), &ev, sizeof(ev));
+		if (n <= 0)
+			break;
+		if (ev.type == ANARCHY_EVENT_HOTPLUG_REMOVE)
+			saw_remove = true;
+	}
+	if (n != 0)
+		fail("remove", "read after the events: %zd (%s), expected end of file", n,
+		     n < 0 ? strerror(errno) : "data");
+	if (!saw_remove)
+		fail("remove", "no hotplug-remove event before end of file");
+	if (stat(near, &st) == 0 || errno != ENOENT)
+		fail("remove", "%s is still there", near);
+	a = anarchy_link_close(a);
+	b = anarchy_link_close(b);
+
+	if (write_file(present, "1") < 0) {
+		fail("remove", "cannot write %s back: %s", present, strerror(errno));
+		goto out;
+	}
+	added = true;
+	for (i = 0; i < 200 && stat(near, &st) < 0; i++)
+		usleep(10000);
+	if (run_stream("remove", near, far, 2000, NULL, NULL, NULL, NULL) == 0)
+		pass("remove");
+out:
+	anarchy_link_close(a);
+	anarchy_link_close(b);
+	if (removed && !added)
+		(void)write_file(present, "1");
+	return 0;
+}
+
 /* An idle up link sends heartbeats only: no negotiation echoes, no acks. */
 static int cmd_idle(const char *near, const char *far, unsigned int hb_ms)
 {
@@ -637,18 +726,6 @@ static int cmd_idle(const char *near, const char *far, unsigned int hb_ms)
 	anarchy_link_close(a);
 	anarchy_link_close(b);
 	return 0;
-}
-
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, text, strlen(text));
-	close(fd);
-	return n < 0 ? -errno : 0;
 }
 
 /* A suspend cycle (pm_test=devices: the devices' callbacks run, the machine stays up):
@@ -1110,6 +1187,8 @@ int main(int argc, char **argv)
 		cmd_faults(argv[2], argv[3], strtoull(argv[4], NULL, 10));
 	else if (!strcmp(cmd, "unplug") && argc == 5)
 		cmd_unplug(argv[2], argv[3], strtoull(argv[4], NULL, 10));
+	else if (!strcmp(cmd, "remove") && argc == 4)
+		cmd_remove(argv[2], argv[3]);
 	else if (!strcmp(cmd, "bigrecord") && argc == 4)
 		cmd_bigrecord(argv[2], argv[3]);
 	else if (!strcmp(cmd, "idle") && argc == 5)
