@@ -153,6 +153,7 @@ struct anarchy_ep {
 	u32 too_big_rseq;
 	u64 rto_ns;
 	u64 rto_deadline_ns; /* 0: nothing in flight */
+	u64 overflow_event_ns; /* when RING_OVERFLOW was last told */
 	bool overflowing;
 
 	/* Receive side. */

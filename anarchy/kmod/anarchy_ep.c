@@ -728,6 +728,21 @@ static int fill_packed(struct anarchy_ep *ep, struct anarchy_buf *buf, u32 head,
 }
 
 /*
+ * The far RX ring is full and records wait. Counted every time; told to the
+ * program at most once a second, since a sender faster than its receiver meets
+ * a full ring many times a second and the event queue is for news.
+ */
+static void note_overflow(struct anarchy_ep *ep, u64 now)
+{
+	ep->overflowing = true;
+	ep->counters.overflows++;
+	if (ep->overflow_event_ns && now - ep->overflow_event_ns < NSEC_PER_SEC)
+		return;
+	ep->overflow_event_ns = now;
+	anarchy_ep_event(ep, ANARCHY_EVENT_RING_OVERFLOW, 0, ep->peer_window);
+}
+
+/*
  * Whether the record at tx_pos is larger than the far RX ring takes: it waits
  * (for the far side to set up larger rings) and the program is told once. An
  * RX ring takes records of up to half its size; rx_max comes with every frame.
@@ -802,13 +817,8 @@ static bool tx_process(struct anarchy_ep *ep, u64 now)
 			    ep->peer_window &&
 		    !(ep->tx_pos == ep->tx_tail &&
 		      rec.footprint <= ep->peer_window)) {
-			if (!ep->overflowing) {
-				ep->overflowing = true;
-				ep->counters.overflows++;
-				anarchy_ep_event(ep,
-						 ANARCHY_EVENT_RING_OVERFLOW, 0,
-						 ep->peer_window);
-			}
+			if (!ep->overflowing)
+				note_overflow(ep, now);
 			break;
 		}
 		ep->overflowing = false;

@@ -230,7 +230,7 @@ struct anarchy_event {
 #define ANARCHY_EVENT_STALLED 5	       /* the far host is silent (value: ms since heard) */
 #define ANARCHY_EVENT_RESUMED 6	       /* a stalled far host is heard again */
 #define ANARCHY_EVENT_ERROR 7	       /* error: the cause */
-#define ANARCHY_EVENT_RING_OVERFLOW 8  /* the far RX ring is full; records wait */
+#define ANARCHY_EVENT_RING_OVERFLOW 8  /* the far RX ring is full (at most 1/s) */
 #define ANARCHY_EVENT_LINK_RESET 9     /* the far host restarted: value records were lost */
 #define ANARCHY_EVENT_EVENTS_LOST 10   /* value events did not fit the queue */
 
