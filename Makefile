@@ -19,8 +19,14 @@ build:
 test: deps
 	scripts/run-tests
 
+ANARCHY_ENV = ANARCHY_KMOD=$(BUILD)/anarchy/anarchy.ko \
+	ANARCHY_SELFTEST=$(BUILD)/anarchy/tests/anarchy-selftest \
+	ANARCHY_LIB=$(BUILD)/anarchy/libanarchy.so.0.1.0 GHOSTCTL=$(BUILD)/ghostctl/ghostctl \
+	TESTBED_DIR=$(BUILD)/anarchy/testbed TESTBED_MKPAYLOAD=testbed/mkpayload
+
 demo: deps build
 	$(BUILD)/psyne/tools/psyne-demo
+	$(ANARCHY_ENV) python3 anarchy/tools/anarchy-demo.py
 
 bench: deps
 	@if [ ! -f $(BUILD)/build.ninja ]; then $(MESON) setup $(BUILD) -Dbench=enabled; \
@@ -29,10 +35,7 @@ bench: deps
 	$(BUILD)/psyne/bench/psyne-bench $(BENCH_ARGS)
 	python3 ghostctl/bench/bench-vm-start.py $(BUILD)/ghostctl/ghostctl \
 		$(BUILD)/ghostctl/bench/exec-stamp
-	ANARCHY_KMOD=$(BUILD)/anarchy/anarchy.ko \
-		ANARCHY_SELFTEST=$(BUILD)/anarchy/tests/anarchy-selftest \
-		TESTBED_DIR=$(BUILD)/anarchy/testbed TESTBED_MKPAYLOAD=testbed/mkpayload \
-		python3 anarchy/bench/bench-link.py
+	$(ANARCHY_ENV) python3 anarchy/bench/bench-link.py
 
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz

@@ -91,7 +91,8 @@ ANARCHY_API int anarchy_link_flush(struct anarchy_link *link, int timeout_ms);
 ANARCHY_API int anarchy_link_receive(struct anarchy_link *link, const void **ret_data,
 				     uint32_t *ret_len, uint16_t *ret_type);
 
-/* Gives the record from anarchy_link_receive() back to the ring. */
+/* Gives the record from anarchy_link_receive() back to the ring, whether the link is up
+ * or not (a link that is down reads the ring again when it is back). */
 ANARCHY_API int anarchy_link_release(struct anarchy_link *link);
 
 /* Like receive, waiting up to timeout_ms (-1: for ever) for a record: -ETIMEDOUT. */

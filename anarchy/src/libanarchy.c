@@ -406,6 +406,8 @@ ANARCHY_API int anarchy_link_receive(struct anarchy_link *link, const void **ret
 
 ANARCHY_API int anarchy_link_release(struct anarchy_link *link)
 {
+	int r;
+
 	if (!link)
 		return -EINVAL;
 	if (!link->holding)
@@ -413,7 +415,10 @@ ANARCHY_API int anarchy_link_release(struct anarchy_link *link)
 	link->holding = false;
 	link->rx_tail += link->held_footprint;
 	store_release(&link->rx.hdr->tail, link->rx_tail);
-	return maybe_kick(link, &link->rx);
+	r = maybe_kick(link, &link->rx);
+	/* The record is released whatever the link does: a link that is down reads the
+	 * ring again when it is back up. */
+	return r == -ENOLINK ? 0 : r;
 }
 
 ANARCHY_API int anarchy_link_receive_wait(struct anarchy_link *link, const void **ret_data,

@@ -146,12 +146,14 @@ unload
 def fault_injection():
     """Dropped, corrupted and delayed frames mid-stream: nothing lost or duplicated, every
     corruption counted; the cable pulled mid-stream: events, ENOLINK, and the stream
-    resumes intact after replug; a silent far host is reported stalled, then resumed."""
+    resumes intact after replug; a silent far host is reported stalled, then resumed;
+    records received before the cable was pulled are released while it is out."""
     boot("""
 load test_mode=1
 check $st faults /dev/anarchy0 /dev/anarchy1 20000
 check $st unplug /dev/anarchy0 /dev/anarchy1 20000
 check $st stall /dev/anarchy0 /dev/anarchy1
+check $st downrelease /dev/anarchy0 /dev/anarchy1
 unload
 """, timeout=600)
 

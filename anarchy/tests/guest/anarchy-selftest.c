@@ -13,6 +13,7 @@
  *   anarchy-selftest idle NEAR FAR HB_MS     an idle link sends heartbeats only
  *   anarchy-selftest bigrecord NEAR FAR      a record too large for the far RX ring waits
  *   anarchy-selftest remove NEAR FAR         the far host's service goes away mid-flow
+ *   anarchy-selftest downrelease NEAR FAR    releasing records while the link is down
  *   anarchy-selftest fuzz NEAR N SEED        N random ioctls, mmaps and reads
  *   anarchy-selftest traffic NEAR FAR MS [READY]  traffic both ways for MS ms, then quit
  *                                            mid-flow; READY is created once the files are open
@@ -515,13 +516,62 @@ static void unplug_hook(struct side *a, struct side *b, uint64_t progress, void 
 	}
 }
 
+/* Releasing received records while the link is down succeeds: the release is the
+ * program's business, the kick that may follow it only news for the module. */
+static int cmd_downrelease(const char *near, const char *far)
+{
+	struct anarchy_link *a = NULL, *b = NULL;
+	struct anarchy_link_info info;
+	char msg[100] = { 0 };
+	const void *data;
+	uint32_t len;
+	int i, r;
+
+	if (anarchy_link_open(near, 0, &a) < 0 || anarchy_link_map(a, RING_SIZE, RING_SIZE) < 0 ||
+	    anarchy_link_open(far, 0, &b) < 0 || anarchy_link_map(b, 65536, 8192) < 0 ||
+	    wait_state(a, ANARCHY_LINK_UP, 5000) < 0) {
+		fail("downrelease", "cannot set up the link");
+		goto out;
+	}
+	/* 60 records of 112 bytes: more than half of the 8 KiB RX ring, so that releasing
+	 * them asks for a kick (the window was advertised small). */
+	for (i = 0; i < 60; i++)
+		(void)anarchy_link_send(a, msg, sizeof(msg), 1, 1000);
+	if (anarchy_link_flush(a, 3000) < 0) {
+		fail("downrelease", "the records were not delivered");
+		goto out;
+	}
+	knob_write(near, "plugged", 0);
+	if (anarchy_link_get_info(b, &info) < 0 || info.state != ANARCHY_LINK_DOWN) {
+		fail("downrelease", "the link is not down after the cable was pulled");
+		goto out;
+	}
+	for (i = 0; i < 60; i++) {
+		r = anarchy_link_receive(b, &data, &len, NULL);
+		if (r == 0)
+			r = anarchy_link_release(b);
+		if (r < 0) {
+			fail("downrelease", "record %d while down: %s", i, strerror(-r));
+			goto out;
+		}
+	}
+	pass("downrelease");
+out:
+	knob_write(near, "plugged", 1);
+	anarchy_link_close(a);
+	anarchy_link_close(b);
+	return 0;
+}
+
 static int cmd_unplug(const char *near, const char *far, uint64_t n)
 {
 	struct unplug_plan plan = { .near = near, .n = n };
 	struct side a, b;
 
-	if (run_stream("unplug", near, far, n, unplug_hook, &plan, &a, &b) < 0)
+	if (run_stream("unplug", near, far, n, unplug_hook, &plan, &a, &b) < 0) {
+		knob_write(near, "plugged", 1); /* whatever happened, leave the cable in */
 		return 0;
+	}
 	if (plan.stage != 2)
 		fail("unplug", "the cable was never pulled (stage %d)", plan.stage);
 	else if (plan.down_kicks != 1)
@@ -1208,6 +1258,8 @@ int main(int argc, char **argv)
 		cmd_faults(argv[2], argv[3], strtoull(argv[4], NULL, 10));
 	else if (!strcmp(cmd, "unplug") && argc == 5)
 		cmd_unplug(argv[2], argv[3], strtoull(argv[4], NULL, 10));
+	else if (!strcmp(cmd, "downrelease") && argc == 4)
+		cmd_downrelease(argv[2], argv[3]);
 	else if (!strcmp(cmd, "remove") && argc == 4)
 		cmd_remove(argv[2], argv[3]);
 	else if (!strcmp(cmd, "bigrecord") && argc == 4)
