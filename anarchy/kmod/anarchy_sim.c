@@ -53,6 +53,11 @@ static struct sim_link *links;
 static unsigned int n_links;
 /* Serializes plugging, removal and addition of the simulated links. */
 static DEFINE_MUTEX(sim_lock);
+/*
+ * Serializes whole removals and additions (debugfs "present"): a removal drops
+ * sim_lock while it stops the engines, and an addition must not run then.
+ */
+static DEFINE_MUTEX(present_lock);
 
 static struct anarchy_ep *peer_of(struct anarchy_ep *ep)
 {
@@ -268,14 +273,16 @@ static ssize_t present_write(struct file *filp, const char __user *ubuf,
 	r = kstrtobool_from_user(ubuf, len, &present);
 	if (r < 0)
 		return r;
-	if (present == !READ_ONCE(link->removed))
-		return len;
-	pr_info("anarchy: simulated link %u: far host service %s\n", link->index,
-		present ? "back" : "gone");
-	if (present)
-		r = link_add(link);
-	else
-		link_exit(link, true);
+	mutex_lock(&present_lock);
+	if (present != !READ_ONCE(link->removed)) {
+		pr_info("anarchy: simulated link %u: far host service %s\n",
+			link->index, present ? "back" : "gone");
+		if (present)
+			r = link_add(link);
+		else
+			link_exit(link, true);
+	}
+	mutex_unlock(&present_lock);
 	return r < 0 ? r : len;
 }
 

@@ -194,10 +194,20 @@ unload
 def far_service_goes_away_with_files_open():
     """The far host's service disappears mid-flow with both ends open (as a real service
     device being removed): ENODEV, POLLHUP, the events then end-of-file, the node gone, no
-    hang; it comes back and works; the module unloads cleanly afterwards."""
+    hang; it comes back and works. Then two writers race removals and additions of the
+    link for a while: one link comes out of it, it works, and the module unloads cleanly."""
     boot("""
 load test_mode=1
 check $st remove /dev/anarchy0 /dev/anarchy1
+p=/sys/kernel/debug/anarchy/sim-link0/present
+race() { i=0; while [ $i -lt 40 ]; do echo $1 > $p; echo $2 > $p; i=$((i + 1)); done; }
+race 0 1 &
+race 1 0 &
+wait
+echo 1 > $p
+n=$(ls /sys/class/anarchy | wc -l)
+[ "$n" = 2 ] || { echo "status: $n devices after the race, expected 2"; rc=1; }
+check $st stream /dev/anarchy0 /dev/anarchy1 2000
 unload
 """)
 
