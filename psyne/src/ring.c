@@ -979,8 +979,13 @@ static int try_reserve(struct psyne_ring *r, void *ctx)
 int psyne__ring_reserve(struct psyne_ring *r, size_t size, int timeout_ms,
 			struct psyne_msg *ret_msg)
 {
-	struct psyne_msg msg;
-	struct reserve_ctx c = { .size = size, .msg = &msg };
+	/*
+	 * The reservation is written straight into *ret_msg (only on success): a copy through a
+	 * local would be loaded 16 bytes at a time from 8-byte stores, which cannot be
+	 * forwarded, so every call would wait for the whole store buffer (the previous
+	 * message's stores into lines the consumer holds) to drain.
+	 */
+	struct reserve_ctx c = { .size = size, .msg = ret_msg };
 	int ret;
 
 	/* Record and end marker must fit twice over: then a wrap never starves it. */
@@ -991,11 +996,8 @@ int psyne__ring_reserve(struct psyne_ring *r, size_t size, int timeout_ms,
 	ret = take_role(r, PSYNE_ROLE_PRODUCER);
 	if (ret < 0)
 		return ret;
-	ret = ring_wait(r, &r->hdr->space_seq, &r->hdr->space_waiters, try_reserve, &c, timeout_ms);
-	if (ret < 0)
-		return ret;
-	*ret_msg = msg;
-	return 0;
+	return ring_wait(r, &r->hdr->space_seq, &r->hdr->space_waiters, try_reserve, &c,
+			 timeout_ms);
 }
 
 /* The record a producer's message refers to, if it is still that producer's reservation. */
@@ -1212,18 +1214,13 @@ static int try_receive(struct psyne_ring *r, void *ctx)
 int psyne__ring_receive(struct psyne_ring *r, int timeout_ms, size_t max_size,
 			struct psyne_msg *ret_msg)
 {
-	struct psyne_msg msg;
-	struct receive_ctx c = { .max_size = max_size, .msg = &msg };
+	struct receive_ctx c = { .max_size = max_size, .msg = ret_msg }; /* see reserve */
 	int ret;
 
 	ret = take_role(r, PSYNE_ROLE_CONSUMER);
 	if (ret < 0)
 		return ret;
-	ret = ring_wait(r, &r->hdr->data_seq, &r->hdr->data_waiters, try_receive, &c, timeout_ms);
-	if (ret < 0)
-		return ret;
-	*ret_msg = msg;
-	return 0;
+	return ring_wait(r, &r->hdr->data_seq, &r->hdr->data_waiters, try_receive, &c, timeout_ms);
 }
 
 /*
