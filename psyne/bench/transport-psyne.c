@@ -13,9 +13,9 @@
  * psyne_open() waits until the session is up. Both sides get `capacity` ring bytes, so the
  * largest message (capacity/2 - 64) is the same as ipc://'s. Everything else is psyne's
  * default: TCP_NODELAY, heartbeats every 500 ms, the library's own batching of commits that
- * follow a write within 2 us, its I/O thread. A reservation is a slot in the session's send
- * ring right behind the frame header, and a received message a view into the receive ring
- * that recv() wrote into; the bytes cross the kernel like any socket's.
+ * follow a write within 2 us (docs/psyne.md), its I/O thread. A reservation is a slot in
+ * the session's send ring right behind the frame header, and a received message a view into
+ * the receive ring that recv() wrote into; the bytes cross the kernel like any socket's.
  */
 #include <errno.h>
 #include <stdio.h>

@@ -66,9 +66,13 @@
 #define NET_MAX_PENDING 64u /* connections still in their handshake */
 #define NET_BACKOFF_MIN_MS 50u
 #define NET_BACKOFF_MAX_MS 2000u
-#define NET_BATCH_NS 2000u /* a commit this soon after our last write leaves it to batch */
-#define NET_IOV_MAX 256u
-#define NET_READ_MAX (1u << 20) /* bytes per read() */
+/* Batching, see psyne__net_commit() */
+#define NET_BATCH_NS 2000u	     /* a commit this soon after our last write starts a batch */
+#define NET_BATCH_DELAY_NS 50000u    /* which is written when it has waited this long */
+#define NET_BATCH_BYTES (128u << 10) /* or holds this much */
+#define NET_IO_SLACK_NS 25000u	     /* the I/O thread's part: when the caller stopped */
+#define NET_IOV_MAX 1024u	     /* frames per write (the kernel's UIO_MAXIOV) */
+#define NET_READ_MAX (1u << 20)	     /* bytes per read() */
 #define NET_CTL_MAX 512u
 #define NET_STAGE (64u << 10)
 #define FRAME_ALIGN 8u
@@ -156,7 +160,9 @@ struct net_peer {
 	uint64_t tx_acked_seq;
 	uint64_t last_write_ns;
 	bool flush_wanted; /* the I/O thread should write what is ready */
-	bool io_kicked;	   /* ... and has been woken for it since it last looked */
+	bool io_kicked;	   /* ... and has been woken for it, or sleeps no longer than flush_at */
+	uint64_t flush_at; /* when flush_wanted: when the batch is due */
+	uint32_t batch_n;  /* commits to the batch */
 	uint8_t ctl[NET_CTL_MAX];
 	uint32_t ctl_len, ctl_off;
 	uint8_t *stage; /* TLS only: NET_STAGE bytes, see stage_fill() */
@@ -927,6 +933,7 @@ static bool tx_flush(struct net_peer *p)
 	if (tx_pending(p))
 		return false;
 	p->flush_wanted = false; /* whoever wrote last wrote everything */
+	p->flush_at = 0;
 	return true;
 }
 
@@ -1812,8 +1819,8 @@ static void *io_thread(void *arg)
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
 		uint64_t next = MIN(peers_tick(c), pending_tick(c)), t;
+		struct timespec timeout;
 		nfds_t n = 0;
-		int timeout;
 
 		peers_reap(c);
 		page_sync(c);
@@ -1838,24 +1845,34 @@ static void *io_thread(void *arg)
 			else if (p->state == PEER_TLS)
 				ev = p->tls_want;
 			else {
+				/*
+				 * A batch still gathering (see psyne__net_commit()) is written when
+				 * it is due: until then we sleep no longer than that, and commits
+				 * need not wake us. Otherwise a commit from here on must wake us
+				 * again. If the other thread is writing, it writes everything
+				 * ready.
+				 */
+				bool gathering = p->flush_wanted &&
+						 now() < p->flush_at + NET_IO_SLACK_NS;
+
 				/* A caller waiting reads for itself. */
 				if (c->user_waiting == 0 || p->state == PEER_HELLO)
 					ev |= POLLIN;
-				if (tx_pending(p) && can_write(p))
+				if (!gathering && p->flush_wanted && tx_pending(p) && can_write(p))
+					(void)tx_flush(p);
+				if (!gathering && tx_pending(p) && can_write(p))
 					ev |= POLLOUT;
+				p->io_kicked = gathering;
+				if (gathering)
+					next = MIN(next, p->flush_at + NET_IO_SLACK_NS);
 			}
-			/* Awake now: a commit from here on must wake us again. If the other
-			 * thread is writing, it writes everything that is ready. */
-			p->io_kicked = false;
-			if (p->flush_wanted && tx_pending(p) && can_write(p) && !tx_flush(p))
-				ev |= POLLOUT;
 			who[n] = p;
 			fds[n++] = (struct pollfd){ .fd = p->fd, .events = ev };
 		}
 		t = now();
-		timeout = next <= t ? 0 : (int)MIN((next - t + 999999) / 1000000, (uint64_t)1000);
+		timeout = timespec_from_nsec(next <= t ? 0 : MIN(next - t, ms(1000)));
 		pthread_mutex_unlock(&c->lock);
-		int k = poll(fds, n, timeout);
+		int k = ppoll(fds, n, &timeout, NULL);
 		pthread_mutex_lock(&c->lock);
 		if (k <= 0)
 			continue;
@@ -2396,12 +2413,34 @@ int psyne__net_commit(struct psyne_channel *ch, struct psyne_msg *msg)
 	tx_advance_ready(p);
 	page_sent(p);
 
-	/* A lone message goes out now; one right behind our last write waits for the batch
-	 * that the I/O thread writes (it is woken once per batch). */
+	/*
+	 * A lone message goes out now. One right behind our last write starts a batch, and
+	 * what follows joins it. We write the batch ourselves once it has waited
+	 * NET_BATCH_DELAY_NS (looking at the clock every 8 commits) or holds NET_BATCH_BYTES;
+	 * the I/O thread, woken once when a batch starts, writes it NET_IO_SLACK_NS later if we
+	 * have stopped committing by then. So a stream goes out in large writes, with no thread
+	 * switch for each, and a message waits at most NET_BATCH_DELAY_NS + NET_IO_SLACK_NS.
+	 */
 	if (p->state == PEER_UP && can_write(p)) {
-		if (now() - p->last_write_ns >= NET_BATCH_NS)
+		/* Read the clock only for the first message of a batch: it costs as much as
+		 * the rest of the commit. */
+		bool gathering = p->flush_wanted, write;
+		uint64_t t = 0;
+
+		if (!gathering) {
+			t = now();
+			write = t - p->last_write_ns >= NET_BATCH_NS;
+		} else {
+			write = p->tx_ready - p->tx_slot >= NET_BATCH_BYTES ||
+				((++p->batch_n & 7) == 0 && now() >= p->flush_at);
+		}
+		if (write)
 			(void)tx_flush(p);
 		if (tx_pending(p)) {
+			if (!p->flush_wanted) {
+				p->flush_at = (t ? t : now()) + NET_BATCH_DELAY_NS;
+				p->batch_n = 0;
+			}
 			p->flush_wanted = true;
 			if (!p->io_kicked) {
 				p->io_kicked = true;

@@ -327,6 +327,49 @@ TEST(heartbeats_while_streaming)
 }
 
 /*
+ * Bursts of small messages, committed faster than one write each, with the sender then
+ * idle and still open: each burst's tail was left to a batch, and must arrive without a
+ * further commit, close or heartbeat (heartbeats here are 60 s apart). Each burst also
+ * ends after a different number of messages, so tails of every length are left, and some
+ * bursts exceed the size at which the committing thread writes the batch itself.
+ */
+TEST(burst_tails_arrive_while_the_sender_idles)
+{
+	char l[160], d[160];
+	unsigned port = free_port();
+
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen&heartbeat=60000&peer_timeout=120000",
+		 port);
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?heartbeat=60000&peer_timeout=120000", port);
+	struct psyne_channel *lc = open_ok(l), *dc = open_ok(d);
+	uint32_t seq = 0, got = 0;
+
+	for (uint32_t burst = 0; burst < 40; burst++) {
+		uint32_t n = 1 + (burst * 7919u) % 3000;
+
+		for (uint32_t i = 0; i < n; i++, seq++) {
+			struct psyne_msg m;
+
+			ASSERT_OK(psyne_reserve(dc, 64, 10000, &m));
+			fill(m.data, seq, 64);
+			ASSERT_OK(psyne_commit(dc, &m));
+		}
+		/* The sender does nothing now. 500 ms is thousands of times the batching delay,
+		 * and less than the longest sleep of an I/O thread with nothing to do (1 s). */
+		for (; got < seq; got++) {
+			struct psyne_msg m;
+
+			ASSERT_OK(psyne_receive(lc, 500, &m));
+			ASSERT_EQ(m.size, (size_t)64);
+			ASSERT_TRUE(check(m.data, got, 64));
+			psyne_release(lc, &m);
+		}
+	}
+	psyne_close(dc);
+	psyne_close(lc);
+}
+
+/*
  * A name with several addresses: a dialer that cannot reach the first tries the next. The
  * listener is on 127.0.0.1 only; "localhost" may resolve to ::1 first.
  */
