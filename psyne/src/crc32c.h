@@ -19,19 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The CRC of `len` bytes at `data`, extending `crc`; the fastest implementation available. */
+/* The CRC of `len` bytes at `data`, extending `crc`: ISA-L, the fastest code for this CPU. */
 uint32_t psyne__crc32c(uint32_t crc, const void *data, size_t len);
 
-/* The table implementation (slicing-by-8): same result on every machine. For tests. */
+/* The table implementation (slicing-by-8), written here: the reference for tests. */
 uint32_t psyne__crc32c_sw(uint32_t crc, const void *data, size_t len);
-
-/*
- * The SSE4.2 implementation where psyne__crc32c_hw_available(), the tables elsewhere. For
- * tests and benchmarks.
- */
-uint32_t psyne__crc32c_hw(uint32_t crc, const void *data, size_t len);
-
-/* Whether this CPU has the SSE4.2 crc32 instruction and psyne__crc32c() uses it. */
-bool psyne__crc32c_hw_available(void);
 
 #endif
