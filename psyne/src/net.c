@@ -176,6 +176,9 @@ struct net_peer {
 	uint64_t rx_filled; /* bytes read */
 	uint64_t rx_seq;    /* next DATA seq expected; UINT64_MAX: take the first one */
 	uint64_t rx_unacked;
+	bool rx_drained; /* the last read found the socket empty: poll() before reading again */
+	bool blocking;	 /* the socket is in blocking mode: every call but wait_in_read()'s
+			  * says MSG_DONTWAIT */
 	uint32_t held;
 	int rx_fds[NET_RX_FDS]; /* unix://: memfds received, for frames not parsed yet */
 	uint32_t rx_fds_head, rx_fds_n;
@@ -341,13 +344,13 @@ static void drain_eventfd(int efd)
 }
 
 /* recv() or its TLS counterpart: bytes, 0 at the peer's close, or a negative errno. */
-static ssize_t stream_read(struct psyne_tls *tls, int fd, void *buf, size_t len)
+static ssize_t stream_read(struct psyne_tls *tls, int fd, void *buf, size_t len, bool block)
 {
 	ssize_t n;
 
 	if (tls)
 		return psyne__tls_read(tls, buf, len);
-	n = recv(fd, buf, len, MSG_DONTWAIT);
+	n = recv(fd, buf, len, block ? 0 : MSG_DONTWAIT);
 	return n < 0 ? -errno : n;
 }
 
@@ -355,7 +358,7 @@ static ssize_t stream_read(struct psyne_tls *tls, int fd, void *buf, size_t len)
  * recvmsg() on a unix socket, which may carry memfds: they go to `fds` (at most `max`, the
  * number in *ret_nfds). A message whose descriptors did not fit is a protocol error.
  */
-static ssize_t stream_read_fds(int fd, void *buf, size_t len, int *fds, unsigned max,
+static ssize_t stream_read_fds(int fd, void *buf, size_t len, bool block, int *fds, unsigned max,
 			       unsigned *ret_nfds)
 {
 	union {
@@ -371,7 +374,7 @@ static ssize_t stream_read_fds(int fd, void *buf, size_t len, int *fds, unsigned
 	bool lost = false;
 	ssize_t n;
 
-	n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	n = recvmsg(fd, &mh, (block ? 0 : MSG_DONTWAIT) | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return -errno;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
@@ -1136,11 +1139,12 @@ static int rx_parse(struct net_peer *p)
 }
 
 /*
- * Reads what the socket has, without blocking. Called with the lock held; drops it around
- * the system call. Returns the bytes read, 0 when nothing was there or no room was left, or
- * a negative errno when the connection broke (it is then down).
+ * Reads what the socket has, without blocking, or with `block` waiting for it (see
+ * wait_in_read()). Called with the lock held; drops it around the system call. Returns the
+ * bytes read, 0 when nothing was there or no room was left, or a negative errno when the
+ * connection broke (it is then down).
  */
-static ssize_t rx_fill(struct net_peer *p)
+static ssize_t rx_read(struct net_peer *p, bool block)
 {
 	struct net_chan *c = p->ch;
 	uint64_t room = p->rx.capacity - (p->rx_filled - p->rx_free);
@@ -1154,17 +1158,19 @@ static ssize_t rx_fill(struct net_peer *p)
 		return 0;
 	int fds[8];
 	unsigned n_fds = 0;
+	size_t want = (size_t)MIN(room, (uint64_t)NET_READ_MAX);
 
 	p->reading = true;
 	pthread_mutex_unlock(&c->lock);
 	if (c->fd_passing)
-		n = stream_read_fds(fd, at, MIN(room, (uint64_t)NET_READ_MAX), fds, ELEMENTSOF(fds),
-				    &n_fds);
+		n = stream_read_fds(fd, at, want, block, fds, ELEMENTSOF(fds), &n_fds);
 	else
-		n = stream_read(tls, fd, at, MIN(room, (uint64_t)NET_READ_MAX));
+		n = stream_read(tls, fd, at, want, block);
 	int e = n < 0 ? (int)-n : 0;
 	pthread_mutex_lock(&c->lock);
 	p->reading = false;
+	/* A short read took all the socket had (TLS hands over a record at a time: never). */
+	p->rx_drained = !tls && (n < 0 ? e == EAGAIN : (size_t)n < want);
 	fd_settle(p);
 	if (p->fd != fd) {
 		for (unsigned i = 0; i < n_fds; i++)
@@ -1210,6 +1216,11 @@ static ssize_t rx_fill(struct net_peer *p)
 	if (tx_pending(p))
 		(void)tx_flush(p); /* owed control frames: ACK, PONG */
 	return n;
+}
+
+static ssize_t rx_fill(struct net_peer *p)
+{
+	return rx_read(p, false);
 }
 
 /* ---- sessions ---------------------------------------------------------------------- */
@@ -1349,6 +1360,14 @@ static void peer_up(struct net_peer *p)
 		log_debug("psyne: %s: session resumed", p->name);
 	p->state = PEER_UP;
 	p->bye_sent = false; /* a BYE lost with the old connection goes again */
+	/* Every read and write says MSG_DONTWAIT, so a blocking socket only lets
+	 * wait_in_read() sleep in recv(). OpenSSL reads and writes for itself: not with TLS. */
+	p->blocking = false;
+	if (!p->tls && p->fd >= 0) {
+		int fl = fcntl(p->fd, F_GETFL);
+
+		p->blocking = fl >= 0 && fcntl(p->fd, F_SETFL, fl & ~O_NONBLOCK) == 0;
+	}
 	p->backoff_ms = NET_BACKOFF_MIN_MS;
 	p->last_rx_ns = p->last_tx_ns = now();
 	c->ever_up = true;
@@ -1760,7 +1779,7 @@ static void pending_read(struct net_chan *c, uint32_t i)
 		q->tls_done = true;
 		q->tls_want = POLLIN;
 	}
-	n = stream_read(q->tls, q->fd, q->buf + q->got, sizeof(q->buf) - q->got);
+	n = stream_read(q->tls, q->fd, q->buf + q->got, sizeof(q->buf) - q->got, false);
 	if (n == -EAGAIN || n == -EINTR)
 		return;
 	if (n <= 0) {
@@ -2221,6 +2240,32 @@ static uint64_t deadline_of(int timeout_ms)
 	return now() + ms((uint32_t)timeout_ms);
 }
 
+/*
+ * A dialer's caller that waits for a message with no deadline sleeps in recv() on its one
+ * session, woken by the data itself: one system call and a direct wake-up where poll() and
+ * recv() make two, which is most of what a round trip costs over the raw socket. Nothing
+ * else can need such a caller: a dialer has no other session, and when the connection is
+ * dropped (peer silent, error, close) peer_down() shuts the socket down under us, which
+ * ends the recv().
+ */
+static bool wait_in_read(struct net_chan *c)
+{
+	struct net_peer *p;
+	ssize_t n;
+
+	if (c->listener || c->n_peers != 1)
+		return false;
+	p = c->peers[0];
+	if (p->state != PEER_UP || !p->blocking || !can_read(p) || p->fd < 0 ||
+	    p->rx_filled - p->rx_free >= p->rx.capacity)
+		return false;
+	c->user_waiting++; /* the I/O thread leaves the socket to us */
+	n = rx_read(p, true);
+	c->user_waiting--;
+	(void)n; /* whatever happened, the caller looks again */
+	return true;
+}
+
 /* The peer a new message goes to: round robin over those with room. */
 static struct net_peer *pick_sender(struct net_chan *c, uint32_t need, bool *ret_any)
 {
@@ -2536,8 +2581,14 @@ int psyne__net_receive(struct psyne_channel *ch, int timeout_ms, size_t max_size
 			struct net_peer *p = c->peers[(c->rr + k) % c->n_peers];
 
 			r = take_message(p, max_size, ret_msg);
-			/* Read until a whole message is in (TLS hands over a record at a time). */
-			while (r == -EAGAIN && p->state == PEER_UP && rx_fill(p) > 0)
+			/*
+			 * Read until a whole message is in (TLS hands over a record at a time).
+			 * A socket our last read drained is left to poll() in user_wait(): a
+			 * read now would most likely find nothing, and cost a system call on
+			 * every wait of a ping-pong.
+			 */
+			while (r == -EAGAIN && p->state == PEER_UP && !p->rx_drained &&
+			       rx_fill(p) > 0)
 				r = take_message(p, max_size, ret_msg);
 			if (r == 0)
 				c->rr = (p->index + 1) % c->n_peers;
@@ -2562,6 +2613,8 @@ int psyne__net_receive(struct psyne_channel *ch, int timeout_ms, size_t max_size
 		}
 		if (timeout_ms == 0)
 			break;
+		if (timeout_ms < 0 && wait_in_read(c))
+			continue;
 		r = user_wait(c, deadline);
 		if (r < 0)
 			break;

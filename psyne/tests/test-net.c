@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -367,6 +368,69 @@ TEST(burst_tails_arrive_while_the_sender_idles)
 	}
 	psyne_close(dc);
 	psyne_close(lc);
+}
+
+/*
+ * A dialer waiting with no deadline sleeps in recv() on its session's socket. It must still
+ * get up when there is no data to wake it: the listener's process is stopped (SIGSTOP), so
+ * it goes silent with its socket open; after the peer timeout the I/O thread drops the
+ * connection, which has to end the recv(). The dialer then dials again into the stopped
+ * process (the kernel completes the TCP handshake, nobody answers HELLO) and gives the
+ * session up after `reconnect`: the receive fails instead of sleeping for ever. Before
+ * that, a message from the listener wakes it as data should.
+ */
+TEST(dialer_waiting_in_read_sees_a_silent_peer)
+{
+	char l[160], d[160];
+	unsigned port = free_port();
+	int ready[2], go[2];
+	char c;
+	pid_t child;
+
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen&heartbeat=50&peer_timeout=300", port);
+	snprintf(d, sizeof(d),
+		 "tcp://127.0.0.1:%u?heartbeat=50&peer_timeout=300&reconnect=1000&"
+		 "connect_timeout=5000",
+		 port);
+	ASSERT_OK_ERRNO(pipe(ready));
+	ASSERT_OK_ERRNO(pipe(go));
+	child = fork();
+	ASSERT_OK_ERRNO(child);
+	if (child == 0) {
+		struct psyne_channel *ch = NULL;
+
+		if (psyne_open(l, &ch) < 0)
+			_exit(10);
+		(void)!write(ready[1], "r", 1);
+		if (read(go[0], &c, 1) != 1) /* the dialer is up */
+			_exit(11);
+		usleep(100 * 1000); /* let it go to sleep in its receive */
+		if (psyne_send(ch, "wake", 4, 7, 5000) < 0)
+			_exit(12);
+		pause(); /* stopped, then killed */
+		_exit(0);
+	}
+	ASSERT_EQ(read(ready[0], &c, 1), 1);
+
+	struct psyne_channel *dc = open_ok(d);
+	uint8_t buf[16];
+	uint32_t type = 0;
+
+	ASSERT_EQ(write(go[1], "g", 1), 1);
+	ASSERT_EQ(psyne_recv(dc, buf, sizeof(buf), &type, -1), 4);
+	ASSERT_EQ(type, 7u);
+	ASSERT_OK_ERRNO(kill(child, SIGSTOP));
+
+	uint64_t t0 = now_nsec(CLOCK_MONOTONIC);
+	int r = psyne_recv(dc, buf, sizeof(buf), NULL, -1);
+	uint64_t waited_ms = (now_nsec(CLOCK_MONOTONIC) - t0) / 1000000;
+
+	ASSERT_OK_ERRNO(kill(child, SIGKILL));
+	ASSERT_OK_ERRNO(waitpid(child, NULL, 0));
+	ASSERT_TRUE(r == -ECONNRESET || r == -ETIMEDOUT);
+	/* Silent for 300 ms, then 1 s of dialing: well under 10 s under any sanitizer. */
+	ASSERT_LT(waited_ms, 10000u);
+	psyne_close(dc);
 }
 
 /*
