@@ -274,6 +274,54 @@ TEST(unix_memfd_messages)
 }
 
 /* Each side sends and receives on its one handle (a handle is used by one thread). */
+/*
+ * Large frames over TCP, which the receiver waits for with SO_RCVLOWAT set to what is
+ * missing of the frame (net.c, rx_lowat()): sizes on both sides of the threshold, the
+ * largest the ring takes, and small messages right behind large ones, which must not wait
+ * for bytes that never come. Every byte is checked; a receiver waiting for more than the
+ * frame fails on the 10 s timeout.
+ */
+TEST(tcp_large_messages)
+{
+	static const uint32_t sizes[] = { 1u << 20,	   100,	  (64u << 10) + 1, 4,	700u << 10,
+					  (4u << 20) - 64, 65535, 1u << 20,	   200, 3u << 20,
+					  (1u << 20) + 7 };
+	const uint32_t n = ELEMENTSOF(sizes);
+	char l[128], d[128];
+	unsigned port = free_port();
+
+	/* Heartbeats a minute apart: no PING comes to wake a receiver waiting for too much. */
+	snprintf(l, sizeof(l),
+		 "tcp://127.0.0.1:%u?listen&capacity=8M&heartbeat=60000&peer_timeout=120000", port);
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?capacity=8M&heartbeat=60000&peer_timeout=120000",
+		 port);
+	struct psyne_channel *lc = open_ok(l), *dc = open_ok(d);
+
+	/* Two at a time, both ways: the second is often behind a large first. */
+	for (uint32_t round = 0; round < 4; round++) {
+		struct psyne_channel *from = round % 2 ? lc : dc, *to = round % 2 ? dc : lc;
+
+		for (uint32_t i = 0; i < n; i += 2) {
+			uint32_t last = MIN(i + 2, n);
+			struct psyne_msg m;
+
+			for (uint32_t k = i; k < last; k++) {
+				ASSERT_OK(psyne_reserve(from, sizes[k], 10000, &m));
+				fill(m.data, round * 100 + k, sizes[k]);
+				ASSERT_OK(psyne_commit(from, &m));
+			}
+			for (uint32_t k = i; k < last; k++) {
+				ASSERT_OK(psyne_receive(to, 10000, &m));
+				ASSERT_EQ(m.size, (size_t)sizes[k]);
+				ASSERT_TRUE(check(m.data, round * 100 + k, sizes[k]));
+				psyne_release(to, &m);
+			}
+		}
+	}
+	psyne_close(dc);
+	psyne_close(lc);
+}
+
 TEST(tcp_both_directions)
 {
 	char l[128], d[128];
