@@ -1039,6 +1039,7 @@ static int rx_memfd(struct net_peer *p, uint64_t pos, uint32_t len, bool keep)
 static int rx_parse(struct net_peer *p)
 {
 	struct net_chan *c = p->ch;
+	uint64_t parsed = p->rx_parsed;
 
 	while (p->rx_filled - p->rx_parsed >= PSYNE_FRAME_HDR_SIZE) {
 		uint8_t *hdr = psyne__dbuf_at(&p->rx, p->rx_parsed);
@@ -1061,7 +1062,6 @@ static int rx_parse(struct net_peer *p)
 		r = psyne__frame_verify(hdr, hdr + PSYNE_FRAME_HDR_SIZE, memfd ? 0 : f.length);
 		if (r < 0)
 			return r;
-		p->last_rx_ns = now();
 		rx_set_mark(hdr, RX_SKIP);
 
 		switch (f.kind) {
@@ -1132,6 +1132,9 @@ static int rx_parse(struct net_peer *p)
 			p->rx_next += n;
 		p->rx_parsed += n;
 	}
+	/* The peer is alive: it sent whole frames (once per read; the clock costs). */
+	if (p->rx_parsed != parsed)
+		p->last_rx_ns = now();
 	rx_collect(p);
 	/* Acknowledge often enough that the sender never runs out of ring. */
 	if (p->rx_seq != UINT64_MAX && p->rx_unacked > 0 &&
