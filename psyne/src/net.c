@@ -2282,6 +2282,11 @@ static uint64_t deadline_of(int timeout_ms)
  * else can need such a caller: a dialer has no other session, and when the connection is
  * dropped (peer silent, error, close) peer_down() shuts the socket down under us, which
  * ends the recv().
+ *
+ * Not while the rest of a large frame is awaited with SO_RCVLOWAT (rx_lowat()): a blocking
+ * recv() copies what is queued and then sleeps until the queue holds the whole low mark
+ * again, which the rest of the frame never does, so it would sleep until the peer timeout.
+ * poll() waits for the low mark on the untouched queue, and is used instead.
  */
 static bool wait_in_read(struct net_chan *c)
 {
@@ -2291,7 +2296,7 @@ static bool wait_in_read(struct net_chan *c)
 	if (c->listener || c->n_peers != 1)
 		return false;
 	p = c->peers[0];
-	if (p->state != PEER_UP || !p->blocking || !can_read(p) || p->fd < 0 ||
+	if (p->state != PEER_UP || !p->blocking || !can_read(p) || p->fd < 0 || p->rcvlowat > 1 ||
 	    p->rx_filled - p->rx_free >= p->rx.capacity)
 		return false;
 	c->user_waiting++; /* the I/O thread leaves the socket to us */

@@ -322,6 +322,90 @@ TEST(tcp_large_messages)
 	psyne_close(lc);
 }
 
+struct echo {
+	struct psyne_channel *ch;
+	uint32_t count;
+	int error;
+};
+
+static void *echo_all(void *arg)
+{
+	struct echo *e = arg;
+
+	for (uint32_t i = 0; i < e->count && e->error == 0; i++) {
+		struct psyne_msg in, out;
+
+		e->error = psyne_receive(e->ch, 10000, &in);
+		if (e->error < 0)
+			break;
+		e->error = psyne_reserve(e->ch, in.size, 10000, &out);
+		if (e->error == 0) {
+			memcpy(out.data, in.data, in.size);
+			e->error = psyne_commit(e->ch, &out);
+		}
+		psyne_release(e->ch, &in);
+	}
+	return NULL;
+}
+
+static _Atomic bool pingpong_done;
+
+static void *watchdog(void *arg)
+{
+	unsigned seconds = *(unsigned *)arg;
+
+	for (unsigned i = 0; i < seconds * 10 && !pingpong_done; i++)
+		usleep(100 * 1000);
+	if (!pingpong_done) {
+		(void)fprintf(stderr, "the round trips did not finish in %u s: a receive hangs\n",
+			      seconds);
+		abort();
+	}
+	return NULL;
+}
+
+/*
+ * Round trips of large frames, the dialer waiting with no deadline: it sleeps in recv()
+ * for small frames (wait_in_read()) but must not while SO_RCVLOWAT awaits the rest of a
+ * large one, where a blocking recv() that has copied part of the queue is never woken
+ * again. With heartbeats a minute apart such a hang lasts, and the watchdog fails the test.
+ */
+TEST(dialer_round_trips_of_large_frames)
+{
+	char l[160], d[160];
+	unsigned port = free_port(), limit = 60;
+	pthread_t t, w;
+
+	snprintf(l, sizeof(l),
+		 "tcp://127.0.0.1:%u?listen&capacity=8M&heartbeat=60000&peer_timeout=120000", port);
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?capacity=8M&heartbeat=60000&peer_timeout=120000",
+		 port);
+	struct psyne_channel *lc = open_ok(l), *dc = open_ok(d);
+	struct echo e = { .ch = lc, .count = 300 };
+
+	pingpong_done = false;
+	ASSERT_OK_ZERO(pthread_create(&w, NULL, watchdog, &limit));
+	ASSERT_OK_ZERO(pthread_create(&t, NULL, echo_all, &e));
+	for (uint32_t i = 0; i < e.count; i++) {
+		uint32_t size = i % 3 == 2 ? 200 : (1u << 20) + i;
+		struct psyne_msg m;
+
+		ASSERT_OK(psyne_reserve(dc, size, 10000, &m));
+		fill(m.data, i, size);
+		ASSERT_OK(psyne_commit(dc, &m));
+		ASSERT_OK(psyne_receive(dc, -1, &m));
+		ASSERT_EQ(m.size, (size_t)size);
+		ASSERT_TRUE(check(m.data, i, size));
+		psyne_release(dc, &m);
+	}
+	pingpong_done = true;
+	ASSERT_OK_ZERO(pthread_join(t, NULL));
+	ASSERT_OK_ZERO(pthread_join(w, NULL));
+	ASSERT_EQ(e.error, 0);
+	psyne_close(dc);
+	psyne_close(lc);
+}
+
 TEST(tcp_both_directions)
 {
 	char l[128], d[128];
