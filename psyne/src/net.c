@@ -68,7 +68,7 @@
 #define NET_BACKOFF_MAX_MS 2000u
 /* Batching, see psyne__net_commit() */
 #define NET_BATCH_NS 2000u	     /* a commit this soon after our last write starts a batch */
-#define NET_BATCH_DELAY_NS 50000u    /* which is written when it has waited this long */
+#define NET_BATCH_DELAY_NS 200000u   /* which is written when it has waited this long */
 #define NET_BATCH_BYTES (128u << 10) /* or holds this much */
 #define NET_IO_SLACK_NS 25000u	     /* the I/O thread's part: when the caller stopped */
 #define NET_IOV_MAX 1024u	     /* frames per write (the kernel's UIO_MAXIOV) */
@@ -77,6 +77,7 @@
 #define NET_LOWAT_MAX (4u << 20)
 #define NET_CTL_MAX 512u
 #define NET_STAGE (64u << 10)
+#define NET_COALESCE_MAX 1024u /* frames shorter than this are written through the stage */
 #define FRAME_ALIGN 8u
 #define SLOT_HDR 8u
 #define NET_DEFAULT_MEMFD_MIN (64u << 10)
@@ -167,7 +168,7 @@ struct net_peer {
 	uint32_t batch_n;  /* commits to the batch */
 	uint8_t ctl[NET_CTL_MAX];
 	uint32_t ctl_len, ctl_off;
-	uint8_t *stage; /* TLS only: NET_STAGE bytes, see stage_fill() */
+	uint8_t *stage; /* NET_STAGE bytes, see stage_fill(); allocated when first used */
 	uint32_t stage_len, stage_off;
 
 	/* rx: free <= next <= parsed <= filled */
@@ -861,24 +862,39 @@ static void peer_gone(struct net_peer *p, int err)
 }
 
 /*
- * TLS: a write that could not finish must be retried with the very same bytes (OpenSSL has
- * already sealed them into a record), whatever was queued since. So TLS writes go through
- * a stage: what the plan says is copied there and counted as sent at once, and the stage
- * is written out before anything else.
+ * The stage: a buffer that what the plan says is copied into and counted as sent at once;
+ * it is written out before anything else. TLS needs it: a write that could not finish must
+ * be retried with the very same bytes (OpenSSL has already sealed them into a record),
+ * whatever was queued since. Plain sockets use it for runs of small frames: the kernel
+ * copies an iovec of a few dozen bytes at several times the cost of the bytes themselves,
+ * so a stream of small messages goes out as one contiguous write instead (large frames,
+ * and memfd frames, still go straight from the slots). With `small`, only the plan's
+ * leading pieces under NET_COALESCE_MAX are taken, and only at least two of them.
+ * Returns the bytes staged.
  */
-static uint32_t stage_fill(struct net_peer *p)
+static uint32_t stage_fill(struct net_peer *p, struct tx_plan *t, bool small)
 {
-	struct tx_plan t;
 	uint32_t n = 0;
+	int k = t->n;
 
-	tx_plan(p, &t);
-	for (int i = 0; i < t.n && n < NET_STAGE; i++) {
-		uint32_t k = (uint32_t)MIN(t.iov[i].iov_len, (size_t)(NET_STAGE - n));
-
-		memcpy(p->stage + n, t.iov[i].iov_base, k);
-		n += k;
+	if (small) {
+		for (k = 0; k < t->n && t->iov[k].iov_len < NET_COALESCE_MAX; k++)
+			;
+		if (k < 2 || t->pass_fd >= 0)
+			return 0;
+		if (!p->stage) {
+			p->stage = malloc(NET_STAGE);
+			if (!p->stage)
+				return 0; /* write from the slots */
+		}
 	}
-	tx_done(p, &t, n);
+	for (int i = 0; i < k && n < NET_STAGE; i++) {
+		uint32_t len = (uint32_t)MIN(t->iov[i].iov_len, (size_t)(NET_STAGE - n));
+
+		memcpy(p->stage + n, t->iov[i].iov_base, len);
+		n += len;
+	}
+	tx_done(p, t, n);
 	p->stage_off = 0;
 	p->stage_len = n;
 	return n;
@@ -898,19 +914,24 @@ static bool tx_flush(struct net_peer *p)
 		struct psyne_tls *tls = p->tls;
 		struct iovec *iov = t.iov;
 		int fd = p->fd, niov;
+		bool staged = p->stage_off < p->stage_len;
 
 		t.pass_fd = -1;
-		if (tls) {
-			if (p->stage_off == p->stage_len && stage_fill(p) == 0)
-				return true;
-			t.iov[0] = (struct iovec){ .iov_base = p->stage + p->stage_off,
-						   .iov_len = p->stage_len - p->stage_off };
-			t.bytes = t.iov[0].iov_len;
-			niov = 1;
-		} else {
+		if (!staged) {
 			tx_plan(p, &t);
 			if (t.n == 0)
 				return true;
+			staged = stage_fill(p, &t, !tls) > 0;
+			if (tls && !staged)
+				return true;
+		}
+		if (staged) {
+			t.iov[0] = (struct iovec){ .iov_base = p->stage + p->stage_off,
+						   .iov_len = p->stage_len - p->stage_off };
+			t.bytes = t.iov[0].iov_len;
+			t.pass_fd = -1;
+			niov = 1;
+		} else {
 			niov = t.n;
 		}
 		p->writing = true;
@@ -929,7 +950,7 @@ static bool tx_flush(struct net_peer *p)
 			peer_down(p, -e, "write failed");
 			return false;
 		}
-		if (tls)
+		if (staged)
 			p->stage_off += (uint32_t)n;
 		else
 			tx_done(p, &t, (size_t)n);
@@ -2486,7 +2507,7 @@ int psyne__net_commit(struct psyne_channel *ch, struct psyne_msg *msg)
 	memcpy(hdr + 8, &v, 4);
 	v = htole32((uint32_t)msg->size);
 	memcpy(hdr + 12, &v, 4);
-	if (!m)
+	if (!m && msg->size % FRAME_ALIGN != 0) /* the padding to the next frame */
 		memset(hdr + PSYNE_FRAME_HDR_SIZE + msg->size, 0,
 		       frame_bytes((uint32_t)msg->size) - PSYNE_FRAME_HDR_SIZE - msg->size);
 	s->flags = SLOT_READY;

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -954,6 +955,7 @@ struct proxy {
 	_Atomic int cuts; /* cut the current connection when this goes up */
 	_Atomic bool stop;
 	_Atomic unsigned connections;
+	_Atomic bool paused; /* forward nothing while set */
 };
 
 static void *proxy_run(void *arg)
@@ -978,12 +980,20 @@ static void *proxy_run(void *arg)
 			continue;
 		}
 		px->connections++;
+		/* No Nagle: psyne's ACK frames are small, and held back they stall the sender. */
+		int nodelay = 1;
+		(void)setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof(nodelay));
+		(void)setsockopt(b, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof(nodelay));
 		int cuts = px->cuts;
 		char buf[65536];
 		while (!px->stop && px->cuts == cuts) {
 			struct pollfd p[2] = { { .fd = a, .events = POLLIN },
 					       { .fd = b, .events = POLLIN } };
 
+			if (px->paused) {
+				(void)usleep(1000);
+				continue;
+			}
 			if (poll(p, 2, 20) <= 0)
 				continue;
 			bool closed = false;
@@ -1005,6 +1015,98 @@ static void *proxy_run(void *arg)
 		close(b);
 	}
 	return NULL;
+}
+
+/*
+ * Small frames go out through the stage, copied and counted as sent before the write (see
+ * stage_fill()). A proxy that stops forwarding now and then fills the sender's socket, so
+ * the stage is written in pieces across many flushes, with larger frames (written from the
+ * slots) between runs of small ones: every byte must still arrive once, in order.
+ */
+static uint32_t staged_size(uint32_t seq)
+{
+	return seq % 97 == 0 ? 1500 + seq % 700 : 4 + (seq * 2654435761u) % 200;
+}
+
+struct staged_sender {
+	struct psyne_channel *ch;
+	uint32_t count;
+	int error;
+};
+
+static void *send_staged(void *arg)
+{
+	struct staged_sender *s = arg;
+
+	for (uint32_t i = 0; i < s->count && s->error == 0; i++) {
+		struct psyne_msg m;
+
+		s->error = psyne_reserve(s->ch, staged_size(i), 20000, &m);
+		if (s->error < 0)
+			break;
+		fill(m.data, i, (uint32_t)m.size);
+		s->error = psyne_commit(s->ch, &m);
+	}
+	return NULL;
+}
+
+static int proxy_listen(struct proxy *px, unsigned *ret_port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int one = 1, small = 4096; /* inherited by accepted sockets: they fill fast */
+
+	px->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (px->listen_fd < 0 ||
+	    setsockopt(px->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(px->listen_fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0 ||
+	    bind(px->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(px->listen_fd, 16) < 0 ||
+	    getsockname(px->listen_fd, (struct sockaddr *)&a, &len) < 0)
+		return -errno;
+	*ret_port = ntohs(a.sin_port);
+	return 0;
+}
+
+TEST(small_frames_through_a_stalled_link)
+{
+	char l[160], d[160];
+	unsigned port = free_port(), proxy_port = 0;
+	struct proxy px = { .target_port = port };
+	pthread_t tp, ts;
+
+	ASSERT_OK(proxy_listen(&px, &proxy_port));
+	ASSERT_OK_ZERO(pthread_create(&tp, NULL, proxy_run, &px));
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen&capacity=4M", port);
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?capacity=4M", proxy_port);
+	struct psyne_channel *lc = open_ok(l), *dc = open_ok(d);
+	struct staged_sender s = { .ch = dc, .count = 200000 };
+	struct psyne_stats st;
+
+	ASSERT_OK_ZERO(pthread_create(&ts, NULL, send_staged, &s));
+	for (uint32_t got = 0; got < s.count; got++) {
+		struct psyne_msg m;
+
+		if (got % 40000 == 0) {
+			px.paused = true;
+			(void)usleep(100 * 1000);
+			px.paused = false;
+		}
+		ASSERT_OK(psyne_receive(lc, 20000, &m));
+		ASSERT_EQ(m.size, (size_t)staged_size(got));
+		ASSERT_TRUE(check(m.data, got, (uint32_t)m.size));
+		psyne_release(lc, &m);
+	}
+	ASSERT_OK_ZERO(pthread_join(ts, NULL));
+	ASSERT_EQ(s.error, 0);
+	ASSERT_OK(psyne_channel_stats(dc, &st));
+	ASSERT_EQ(st.messages, (uint64_t)s.count);
+	ASSERT_EQ(st.reconnects, 0u);
+	psyne_close(dc); /* its goodbye goes through the proxy */
+	psyne_close(lc);
+	px.stop = true;
+	ASSERT_OK_ZERO(pthread_join(tp, NULL));
+	close(px.listen_fd);
 }
 
 TEST(reconnect_resumes)
