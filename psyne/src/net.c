@@ -81,8 +81,10 @@
 #define FRAME_ALIGN 8u
 #define SLOT_HDR 8u
 #define NET_DEFAULT_MEMFD_MIN (64u << 10)
-#define NET_MEMFD_MAX (1u << 30) /* largest message passed as a memfd */
-#define NET_RX_FDS 64u		 /* descriptors received ahead of their frames */
+#define NET_MEMFD_MAX (1u << 30)		/* largest message passed as a memfd */
+#define NET_MEMFD_INFLIGHT 64u			/* memfd messages unacknowledged per handle */
+#define NET_MEMFD_INFLIGHT_BYTES (256ull << 20) /* ... and their bytes, beyond the first */
+#define NET_RX_FDS 64u				/* descriptors received ahead of their frames */
 #define MEMFD_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
 enum {
@@ -246,6 +248,9 @@ struct net_chan {
 	uint64_t warn_window_ns, warn_suppressed;
 	uint32_t warn_count;
 	uint64_t sent, sent_bytes, received, received_bytes;
+	/* memfd messages reserved and not yet acknowledged: their descriptors and bytes */
+	uint32_t memfds;
+	uint64_t memfd_bytes;
 	struct psyne_netstat *page; /* what psyne stat shows; NULL when it could not be made */
 };
 
@@ -318,7 +323,7 @@ static struct memfd_ref *slot_memfd(struct net_slot *s)
 }
 
 /* Lets go of a memfd slot's descriptor and mapping (acknowledged, cancelled, freed). */
-static void slot_memfd_drop(struct net_slot *s)
+static void slot_memfd_drop(struct net_chan *c, struct net_slot *s)
 {
 	struct memfd_ref *m = slot_memfd(s);
 
@@ -326,8 +331,11 @@ static void slot_memfd_drop(struct net_slot *s)
 		return;
 	if (m->map)
 		(void)munmap(m->map, m->reserved); /* cannot fail on a mapping we made */
-	if (m->fd >= 0)
+	if (m->fd >= 0) {
 		close(m->fd);
+		c->memfds--;
+		c->memfd_bytes -= m->reserved;
+	}
 	m->map = NULL;
 	m->fd = -1;
 }
@@ -686,7 +694,7 @@ static void tx_ack(struct net_peer *p, uint64_t upto)
 
 		if (s->flags == SLOT_READY)
 			p->tx_acked_seq++;
-		slot_memfd_drop(s);
+		slot_memfd_drop(p->ch, s);
 		p->tx_acked += s->total;
 		/* Only a resume acknowledges what this connection has not sent. A write in
 		 * flight accounts for itself (tx_done()), even if the peer acknowledged part
@@ -1101,7 +1109,14 @@ static int rx_parse(struct net_peer *p)
 			if (f.seq == p->rx_seq) {
 				rx_set_mark(hdr, RX_DATA);
 				p->rx_seq++;
-				p->rx_unacked += n;
+				/* A memfd frame is a few bytes here, but the sender holds its
+				 * descriptor until we acknowledge it, and may hold only
+				 * NET_MEMFD_INFLIGHT: a quarter of those weighs a quarter window.
+				 */
+				p->rx_unacked +=
+					memfd ? MAX((uint64_t)n,
+						    p->remote_window / NET_MEMFD_INFLIGHT) :
+						n;
 			}
 			break;
 		case PSYNE_FRAME_ACK:
@@ -1297,7 +1312,7 @@ static void peer_free(struct net_peer *p)
 	for (uint64_t pos = p->tx_acked; p->tx.base && pos < p->tx_end;) {
 		struct net_slot *s = slot_at(p, pos);
 
-		slot_memfd_drop(s);
+		slot_memfd_drop(p->ch, s);
 		pos += s->total;
 	}
 	for (uint32_t i = 0; i < p->n_rx_maps; i++)
@@ -2411,6 +2426,11 @@ int psyne__net_reserve(struct psyne_channel *ch, size_t size, int timeout_ms,
 		bool any;
 		struct net_peer *p = pick_sender(c, need, &any);
 
+		/* A memfd message holds a descriptor and its pages until the peer acknowledges
+		 * it, outside the ring: their number and bytes have bounds of their own. */
+		if (memfd && (c->memfds >= NET_MEMFD_INFLIGHT ||
+			      (c->memfds > 0 && c->memfd_bytes + size > NET_MEMFD_INFLIGHT_BYTES)))
+			p = NULL;
 		if (p) {
 			if (!memfd && size > p->remote_max_msg && p->remote_max_msg > 0) {
 				r = -EMSGSIZE;
@@ -2426,6 +2446,8 @@ int psyne__net_reserve(struct psyne_channel *ch, size_t size, int timeout_ms,
 				r = memfd_reserve(s, size, &data);
 				if (r < 0)
 					break;
+				c->memfds++;
+				c->memfd_bytes += size;
 			}
 			*ret_msg = (struct psyne_msg){
 				.data = data,
@@ -2570,7 +2592,7 @@ void psyne__net_cancel(struct psyne_channel *ch, struct psyne_msg *msg)
 	p = msg_peer(c, msg);
 	s = p ? own_slot(p, msg) : NULL;
 	if (s) {
-		slot_memfd_drop(s);
+		slot_memfd_drop(p->ch, s);
 		if (msg->priv[0] + s->total == p->tx_end)
 			p->tx_end = msg->priv[0]; /* the newest: just forget it */
 		else

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -272,6 +273,74 @@ TEST(unix_memfd_messages)
 	psyne_close(dc);
 	psyne_close(lc);
 	ASSERT_ERROR(psyne_open("tcp://127.0.0.1:1?memfd_min=1M", &ch), EINVAL);
+}
+
+/*
+ * A memfd message holds a descriptor until the peer acknowledges it. A stream of them into
+ * a receiver that starts late, under a descriptor limit far below the stream's length,
+ * must wait for acknowledgements instead of failing with EMFILE; and it must not wait for
+ * a heartbeat to bring them (the whole stream takes less than one heartbeat per 20 msgs).
+ */
+struct memfd_sender {
+	struct psyne_channel *ch;
+	uint32_t count;
+	int error;
+};
+
+static void *send_memfds(void *arg)
+{
+	struct memfd_sender *s = arg;
+
+	for (uint32_t i = 0; i < s->count; i++) {
+		struct psyne_msg m;
+
+		s->error = psyne_reserve(s->ch, 64u << 10, 20000, &m);
+		if (s->error < 0)
+			break;
+		memset(m.data, (int)i, m.size);
+		memcpy(m.data, &i, sizeof(i));
+		s->error = psyne_commit(s->ch, &m);
+		if (s->error < 0)
+			break;
+	}
+	return NULL;
+}
+
+TEST(unix_memfd_stream_under_a_descriptor_limit)
+{
+	struct rlimit lim = { .rlim_cur = 160, .rlim_max = 160 };
+	char l[160], d[160];
+	struct memfd_sender s = { .count = 3000 };
+	uint64_t t0;
+	pthread_t t;
+
+	ASSERT_OK_ERRNO(setrlimit(RLIMIT_NOFILE, &lim));
+	snprintf(l, sizeof(l),
+		 "unix://@psyne-memfd-lim-%d?listen&heartbeat=5000&peer_timeout=20000", getpid());
+	snprintf(d, sizeof(d), "unix://@psyne-memfd-lim-%d?heartbeat=5000&peer_timeout=20000",
+		 getpid());
+	struct psyne_channel *lc = open_ok(l);
+	s.ch = open_ok(d);
+	t0 = now_nsec(CLOCK_MONOTONIC);
+	ASSERT_OK_ZERO(pthread_create(&t, NULL, send_memfds, &s));
+	(void)usleep(200 * 1000); /* the sender runs ahead */
+	for (uint32_t i = 0; i < s.count; i++) {
+		struct psyne_msg m;
+		uint32_t got;
+
+		ASSERT_OK(psyne_receive(lc, 20000, &m));
+		ASSERT_EQ(m.size, (size_t)64 << 10);
+		memcpy(&got, m.data, sizeof(got));
+		ASSERT_EQ(got, i);
+		ASSERT_EQ(((const uint8_t *)m.data)[m.size - 1], (uint8_t)i);
+		psyne_release(lc, &m);
+	}
+	ASSERT_OK_ZERO(pthread_join(t, NULL));
+	ASSERT_EQ(s.error, 0);
+	/* Far less than a heartbeat per NET_MEMFD_INFLIGHT messages (over 200 s). */
+	ASSERT_LT(now_nsec(CLOCK_MONOTONIC) - t0, UINT64_C(20) * 1000 * 1000 * 1000);
+	psyne_close(s.ch);
+	psyne_close(lc);
 }
 
 /* Each side sends and receives on its one handle (a handle is used by one thread). */
