@@ -55,6 +55,13 @@ void psyne__frame_encode(void *out_hdr, const struct psyne_frame *f, const void 
 	};
 
 	assert(payload_len == psyne__frame_stream_length(f));
+	if (payload_len > 0 && payload == (const uint8_t *)out_hdr + sizeof(w)) {
+		/* Header and payload in one piece (a send ring's slot): one pass over both. */
+		memcpy(out_hdr, w, sizeof(w));
+		w[3] = htole64(psyne__crc32c(0, out_hdr, sizeof(w) + payload_len));
+		memcpy((uint8_t *)out_hdr + 3 * sizeof(uint64_t), &w[3], sizeof(uint64_t));
+		return;
+	}
 	w[3] = htole64(hdr_crc(w, payload, payload_len));
 	memcpy(out_hdr, w, sizeof(w));
 }

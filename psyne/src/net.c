@@ -967,6 +967,8 @@ static bool tx_flush(struct net_peer *p)
 	}
 	if (tx_pending(p))
 		return false;
+	if (p->flush_wanted)
+		page_sent(p);	 /* what psyne_commit() left to the batch */
 	p->flush_wanted = false; /* whoever wrote last wrote everything */
 	p->flush_at = 0;
 	return true;
@@ -2539,7 +2541,6 @@ int psyne__net_commit(struct psyne_channel *ch, struct psyne_msg *msg)
 	c->sent_bytes += msg->size;
 	msg->priv[1] = 0;
 	tx_advance_ready(p);
-	page_sent(p);
 
 	/*
 	 * A lone message goes out now. One right behind our last write starts a batch, and
@@ -2560,7 +2561,7 @@ int psyne__net_commit(struct psyne_channel *ch, struct psyne_msg *msg)
 			write = t - p->last_write_ns >= NET_BATCH_NS;
 		} else {
 			write = p->tx_ready - p->tx_slot >= NET_BATCH_BYTES ||
-				((++p->batch_n & 7) == 0 && now() >= p->flush_at);
+				((++p->batch_n & 31) == 0 && now() >= p->flush_at);
 		}
 		if (write)
 			(void)tx_flush(p);
@@ -2576,6 +2577,10 @@ int psyne__net_commit(struct psyne_channel *ch, struct psyne_msg *msg)
 			}
 		}
 	}
+	/* The stats page follows every message that went out at once, and a batch once per
+	 * 32 commits and when it is written (tx_flush()). */
+	if (!p->flush_wanted || (p->batch_n & 31) == 0)
+		page_sent(p);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }
