@@ -163,8 +163,9 @@ struct net_peer {
 	uint64_t tx_seq;      /* seq of the next slot to become ready */
 	uint64_t tx_inflight; /* while writing: the first slot the system call may read */
 	uint64_t tx_acked_seq;
-	uint64_t last_write_ns;
-	bool flush_wanted; /* the I/O thread should write what is ready */
+	uint64_t last_write_ns; /* when our last write of messages returned */
+	bool taken_since_write; /* a message of this peer was received since then */
+	bool flush_wanted;	/* the I/O thread should write what is ready */
 	bool io_kicked;	   /* ... and has been woken for it, or sleeps no longer than flush_at */
 	uint64_t flush_at; /* when flush_wanted: when the batch is due */
 	uint32_t batch_n;  /* commits to the batch */
@@ -785,12 +786,11 @@ static void tx_plan(struct net_peer *p, struct tx_plan *t)
 static void tx_done(struct net_peer *p, const struct tx_plan *t, size_t n)
 {
 	bool data_first = !t->ctl_first;
+	uint64_t slot = p->tx_slot;
 	uint32_t len;
 
-	if (n > 0) {
+	if (n > 0)
 		p->last_tx_ns = now();
-		p->last_write_ns = p->last_tx_ns;
-	}
 	for (int pass = 0; pass < 3 && n > 0; pass++) {
 		bool ctl_pass = (pass == 0 && !data_first) || (pass == 1 && data_first);
 
@@ -838,6 +838,12 @@ static void tx_done(struct net_peer *p, const struct tx_plan *t, size_t n)
 	/* Cancelled slots at the send position are passed over too. */
 	while (p->tx_off == 0 && p->tx_slot < p->tx_ready && !slot_wire(p, p->tx_slot, &len))
 		p->tx_slot += slot_at(p, p->tx_slot)->total;
+	/* Only messages count for batching (psyne__net_commit()): a commit right after an
+	 * acknowledgement we wrote is still a lone message. */
+	if (p->tx_slot != slot || p->tx_off != 0) {
+		p->last_write_ns = p->last_tx_ns;
+		p->taken_since_write = false;
+	}
 }
 
 static bool tx_pending(struct net_peer *p)
@@ -2543,12 +2549,16 @@ int psyne__net_commit(struct psyne_channel *ch, struct psyne_msg *msg)
 	tx_advance_ready(p);
 
 	/*
-	 * A lone message goes out now. One right behind our last write starts a batch, and
-	 * what follows joins it. We write the batch ourselves once it has waited
-	 * NET_BATCH_DELAY_NS (looking at the clock every 8 commits) or holds NET_BATCH_BYTES;
-	 * the I/O thread, woken once when a batch starts, writes it NET_IO_SLACK_NS later if we
-	 * have stopped committing by then. So a stream goes out in large writes, with no thread
-	 * switch for each, and a message waits at most NET_BATCH_DELAY_NS + NET_IO_SLACK_NS.
+	 * A lone message goes out now. One right behind our last write of messages starts a
+	 * batch, and what follows joins it. Not one that comes after a message received from
+	 * the peer since that write, though: that is an answer, and a write that returned late
+	 * (the peer answered before the system call came back) would hold it for a batch.
+	 * Acknowledgements and heartbeats we write do not count either (tx_done()). We write
+	 * the batch ourselves once it has waited NET_BATCH_DELAY_NS (looking at the clock every
+	 * 32 commits) or holds NET_BATCH_BYTES; the I/O thread, woken once when a batch starts,
+	 * writes it NET_IO_SLACK_NS later if we have stopped committing by then. So a stream
+	 * goes out in large writes, with no thread switch for each, and a message waits at most
+	 * NET_BATCH_DELAY_NS + NET_IO_SLACK_NS.
 	 */
 	if (p->state == PEER_UP && can_write(p)) {
 		/* Read the clock only for the first message of a batch: it costs as much as
@@ -2558,7 +2568,7 @@ int psyne__net_commit(struct psyne_channel *ch, struct psyne_msg *msg)
 
 		if (!gathering) {
 			t = now();
-			write = t - p->last_write_ns >= NET_BATCH_NS;
+			write = t - p->last_write_ns >= NET_BATCH_NS || p->taken_since_write;
 		} else {
 			write = p->tx_ready - p->tx_slot >= NET_BATCH_BYTES ||
 				((++p->batch_n & 31) == 0 && now() >= p->flush_at);
@@ -2642,6 +2652,7 @@ static int take_message(struct net_peer *p, size_t max_size, struct psyne_msg *r
 		};
 		p->rx_next += stream_bytes(hdr);
 		p->held++;
+		p->taken_since_write = true;
 		p->messages_rx++;
 		p->bytes_rx += len;
 		p->ch->received++;

@@ -536,6 +536,76 @@ TEST(heartbeats_while_streaming)
  * ends after a different number of messages, so tails of every length are left, and some
  * bursts exceed the size at which the committing thread writes the batch itself.
  */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * A commit right behind our last write starts a batch, which waits up to 200 us for more;
+ * but a commit after receiving a message from the peer since that write is an answer and
+ * goes out at once, however recently the write returned. Here the answer comes well inside
+ * the batching window: D writes a message, takes a message L had sent before (already read
+ * along with the one before it, so no system call stands between), and answers at once.
+ * Over 20 tries the answer's median trip must be far below the batch delay; held for a
+ * batch, a trip takes more than 200 us.
+ */
+TEST(an_answer_right_after_a_write_is_not_batched)
+{
+	char l[160], d[160];
+	unsigned port = free_port();
+	uint64_t trips[20];
+
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen&heartbeat=60000&peer_timeout=120000",
+		 port);
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?heartbeat=60000&peer_timeout=120000", port);
+	struct psyne_channel *lc = open_ok(l), *dc = open_ok(d);
+
+	for (uint32_t i = 0; i < ELEMENTSOF(trips); i++) {
+		struct psyne_msg m;
+		uint64_t t;
+
+		/* Two messages to D, read together. */
+		for (uint32_t k = 0; k < 2; k++) {
+			ASSERT_OK(psyne_reserve(lc, 64, 10000, &m));
+			fill(m.data, 2 * i + k, 64);
+			ASSERT_OK(psyne_commit(lc, &m));
+		}
+		(void)usleep(2000);
+		ASSERT_OK(psyne_receive(dc, 10000, &m));
+		ASSERT_TRUE(check(m.data, 2 * i, 64));
+		psyne_release(dc, &m);
+		(void)usleep(2000); /* whatever D wrote before is long gone: this one is lone */
+
+		ASSERT_OK(psyne_reserve(dc, 64, 10000, &m));
+		fill(m.data, 2 * i, 64);
+		ASSERT_OK(psyne_commit(dc, &m));     /* written at once */
+		ASSERT_OK(psyne_receive(dc, 0, &m)); /* already here */
+		ASSERT_TRUE(check(m.data, 2 * i + 1, 64));
+		psyne_release(dc, &m);
+		ASSERT_OK(psyne_reserve(dc, 64, 10000, &m));
+		fill(m.data, 2 * i + 1, 64);
+		t = now_nsec(CLOCK_MONOTONIC);
+		ASSERT_OK(psyne_commit(dc, &m)); /* the answer */
+
+		ASSERT_OK(psyne_receive(lc, 10000, &m));
+		ASSERT_TRUE(check(m.data, 2 * i, 64));
+		psyne_release(lc, &m);
+		ASSERT_OK(psyne_receive(lc, 10000, &m));
+		trips[i] = now_nsec(CLOCK_MONOTONIC) - t;
+		ASSERT_TRUE(check(m.data, 2 * i + 1, 64));
+		psyne_release(lc, &m);
+	}
+	qsort(trips, ELEMENTSOF(trips), sizeof(trips[0]), cmp_u64);
+	printf("# answers: median %.1f us, slowest %.1f us\n", (double)trips[10] / 1e3,
+	       (double)trips[19] / 1e3);
+	ASSERT_LT(trips[10], UINT64_C(150) * 1000);
+	psyne_close(dc);
+	psyne_close(lc);
+}
+
 TEST(burst_tails_arrive_while_the_sender_idles)
 {
 	char l[160], d[160];
