@@ -943,7 +943,6 @@ static bool tx_flush(struct net_peer *p)
 			t.iov[0] = (struct iovec){ .iov_base = p->stage + p->stage_off,
 						   .iov_len = p->stage_len - p->stage_off };
 			t.bytes = t.iov[0].iov_len;
-			t.pass_fd = -1;
 			niov = 1;
 		} else {
 			niov = t.n;

@@ -105,8 +105,9 @@ struct sender {
 	const char *uri;
 	uint32_t count;
 	uint32_t id;
-	struct psyne_channel *ch;  /* use this one instead of opening */
-	pthread_barrier_t *opened; /* wait here until every sender is connected */
+	struct psyne_channel *ch;	/* use this one instead of opening */
+	pthread_barrier_t *opened;	/* wait here until every sender is connected */
+	uint32_t (*size)(uint32_t seq); /* message sizes; NULL: size_of() */
 	int error;
 };
 
@@ -128,7 +129,7 @@ static void *send_all(void *arg)
 	for (uint32_t i = 0; i < s->count; i++) {
 		struct psyne_msg m;
 
-		r = psyne_reserve(ch, size_of(i), 10000, &m);
+		r = psyne_reserve(ch, s->size ? s->size(i) : size_of(i), 10000, &m);
 		if (r < 0) {
 			s->error = r;
 			break;
@@ -281,36 +282,16 @@ TEST(unix_memfd_messages)
  * must wait for acknowledgements instead of failing with EMFILE; and it must not wait for
  * a heartbeat to bring them (the whole stream takes less than one heartbeat per 20 msgs).
  */
-struct memfd_sender {
-	struct psyne_channel *ch;
-	uint32_t count;
-	int error;
-};
-
-static void *send_memfds(void *arg)
+static uint32_t memfd_size(uint32_t seq)
 {
-	struct memfd_sender *s = arg;
-
-	for (uint32_t i = 0; i < s->count; i++) {
-		struct psyne_msg m;
-
-		s->error = psyne_reserve(s->ch, 64u << 10, 20000, &m);
-		if (s->error < 0)
-			break;
-		memset(m.data, (int)i, m.size);
-		memcpy(m.data, &i, sizeof(i));
-		s->error = psyne_commit(s->ch, &m);
-		if (s->error < 0)
-			break;
-	}
-	return NULL;
+	return 64u << 10;
 }
 
 TEST(unix_memfd_stream_under_a_descriptor_limit)
 {
 	struct rlimit lim = { .rlim_cur = 160, .rlim_max = 160 };
 	char l[160], d[160];
-	struct memfd_sender s = { .count = 3000 };
+	struct sender s = { .count = 3000, .size = memfd_size };
 	uint64_t t0;
 	pthread_t t;
 
@@ -322,17 +303,14 @@ TEST(unix_memfd_stream_under_a_descriptor_limit)
 	struct psyne_channel *lc = open_ok(l);
 	s.ch = open_ok(d);
 	t0 = now_nsec(CLOCK_MONOTONIC);
-	ASSERT_OK_ZERO(pthread_create(&t, NULL, send_memfds, &s));
+	ASSERT_OK_ZERO(pthread_create(&t, NULL, send_all, &s));
 	(void)usleep(200 * 1000); /* the sender runs ahead */
 	for (uint32_t i = 0; i < s.count; i++) {
 		struct psyne_msg m;
-		uint32_t got;
 
 		ASSERT_OK(psyne_receive(lc, 20000, &m));
 		ASSERT_EQ(m.size, (size_t)64 << 10);
-		memcpy(&got, m.data, sizeof(got));
-		ASSERT_EQ(got, i);
-		ASSERT_EQ(((const uint8_t *)m.data)[m.size - 1], (uint8_t)i);
+		ASSERT_TRUE(check(m.data, i, (uint32_t)m.size));
 		psyne_release(lc, &m);
 	}
 	ASSERT_OK_ZERO(pthread_join(t, NULL));
@@ -1167,38 +1145,18 @@ static uint32_t staged_size(uint32_t seq)
 	return seq % 97 == 0 ? 1500 + seq % 700 : 4 + (seq * 2654435761u) % 200;
 }
 
-struct staged_sender {
-	struct psyne_channel *ch;
-	uint32_t count;
-	int error;
-};
-
-static void *send_staged(void *arg)
-{
-	struct staged_sender *s = arg;
-
-	for (uint32_t i = 0; i < s->count && s->error == 0; i++) {
-		struct psyne_msg m;
-
-		s->error = psyne_reserve(s->ch, staged_size(i), 20000, &m);
-		if (s->error < 0)
-			break;
-		fill(m.data, i, (uint32_t)m.size);
-		s->error = psyne_commit(s->ch, &m);
-	}
-	return NULL;
-}
-
-static int proxy_listen(struct proxy *px, unsigned *ret_port)
+/* The proxy's listening socket; `rcvbuf` > 0 sets the receive buffer accepted sockets get. */
+static int proxy_listen(struct proxy *px, int rcvbuf, unsigned *ret_port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
-	int one = 1, small = 4096; /* inherited by accepted sockets: they fill fast */
+	int one = 1;
 
 	px->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (px->listen_fd < 0 ||
 	    setsockopt(px->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-	    setsockopt(px->listen_fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) < 0 ||
+	    (rcvbuf > 0 &&
+	     setsockopt(px->listen_fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0) ||
 	    bind(px->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
 	    listen(px->listen_fd, 16) < 0 ||
 	    getsockname(px->listen_fd, (struct sockaddr *)&a, &len) < 0)
@@ -1214,15 +1172,15 @@ TEST(small_frames_through_a_stalled_link)
 	struct proxy px = { .target_port = port };
 	pthread_t tp, ts;
 
-	ASSERT_OK(proxy_listen(&px, &proxy_port));
+	ASSERT_OK(proxy_listen(&px, 4096, &proxy_port)); /* a small buffer fills fast */
 	ASSERT_OK_ZERO(pthread_create(&tp, NULL, proxy_run, &px));
 	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen&capacity=4M", port);
 	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?capacity=4M", proxy_port);
 	struct psyne_channel *lc = open_ok(l), *dc = open_ok(d);
-	struct staged_sender s = { .ch = dc, .count = 200000 };
+	struct sender s = { .ch = dc, .count = 200000, .size = staged_size };
 	struct psyne_stats st;
 
-	ASSERT_OK_ZERO(pthread_create(&ts, NULL, send_staged, &s));
+	ASSERT_OK_ZERO(pthread_create(&ts, NULL, send_all, &s));
 	for (uint32_t got = 0; got < s.count; got++) {
 		struct psyne_msg m;
 
@@ -1251,19 +1209,11 @@ TEST(small_frames_through_a_stalled_link)
 TEST(reconnect_resumes)
 {
 	char l[128], d[128];
-	unsigned port = free_port(), proxy_port;
+	unsigned port = free_port(), proxy_port = 0;
 	struct proxy px = { .target_port = port };
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
 	pthread_t tp, ts;
-	int one = 1;
 
-	px.listen_fd = socket(AF_INET, SOCK_STREAM, 0);
-	ASSERT_OK_ERRNO(setsockopt(px.listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)));
-	ASSERT_OK_ERRNO(bind(px.listen_fd, (struct sockaddr *)&a, sizeof(a)));
-	ASSERT_OK_ERRNO(listen(px.listen_fd, 16));
-	ASSERT_OK_ERRNO(getsockname(px.listen_fd, (struct sockaddr *)&a, &len));
-	proxy_port = ntohs(a.sin_port);
+	ASSERT_OK(proxy_listen(&px, 0, &proxy_port));
 	ASSERT_OK_ZERO(pthread_create(&tp, NULL, proxy_run, &px));
 
 	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen&capacity=256K", port);
