@@ -188,6 +188,9 @@ struct psyne_ring {
 	uint64_t head_local;	 /* single consumer: released prefix (hdr->consumed) */
 	uint64_t head_published; /* single consumer: head as last stored */
 	bool waiting;		 /* the next try is the last before sleeping */
+	bool evict;		 /* consumer: hand released lines back to memory (clflushopt) */
+	uint64_t evicted;	 /* consumer: lines below this were handed back */
+	uint64_t evicted_lines;	 /* consumer: how many lines it flushed (for tests) */
 	/*
 	 * Single producer: the newest reservation, while nothing of it is in shared memory yet
 	 * (see try_reserve_locked()). pos is where its record goes, after `wrap` bytes of wrap

@@ -506,4 +506,126 @@ TEST(corrupt_cursors_and_records)
 	free(mem);
 }
 
+/* Commits `n` messages of `size` bytes on prod, each filled with its number, and receives,
+ * checks and releases them on cons. */
+static void pass_messages(struct psyne_ring *prod, struct psyne_ring *cons, unsigned n, size_t size)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct psyne_msg m;
+
+		ASSERT_OK(psyne__ring_reserve(prod, size, 0, &m));
+		memset(m.data, (int)(i & 0xff), size);
+		ASSERT_OK(psyne__ring_commit(prod, &m));
+		ASSERT_OK(psyne__ring_receive(cons, 0, SIZE_MAX, &m));
+		ASSERT_EQ(m.size, size);
+		ASSERT_EQ(((uint8_t *)m.data)[0], i & 0xff);
+		ASSERT_EQ(((uint8_t *)m.data)[size - 1], i & 0xff);
+		psyne__ring_release(cons, &m);
+	}
+}
+
+/* A receive that finds the ring empty: the consumer's idle moment. */
+static void find_empty(struct psyne_ring *cons)
+{
+	struct psyne_msg m;
+
+	ASSERT_ERROR(psyne__ring_receive(cons, 0, SIZE_MAX, &m), EAGAIN);
+}
+
+TEST(released_lines_are_handed_back)
+{
+	uint64_t cap = 64 * 1024, size = psyne__ring_region_size(cap);
+	void *mem = aligned_alloc(4096, size);
+	struct psyne_ring prod, cons;
+	struct psyne_msg a, b;
+	uint64_t lines, start;
+
+	ASSERT_NOT_NULL(mem);
+	memset(mem, 0, size);
+	ASSERT_OK(psyne__ring_format(mem, size, "evict", PSYNE_MODE_SPSC, cap));
+	ASSERT_OK(psyne__ring_join(&prod, mem, size, false));
+	ASSERT_OK(psyne__ring_join(&cons, mem, size, false));
+	if (!cons.evict)
+		SKIP_TEST("this CPU has no clflushopt");
+
+	/* Ten 64-byte messages (80-byte records): less than a batch, so nothing goes back
+	 * while the consumer is busy; when it finds the ring empty, every whole line does. */
+	pass_messages(&prod, &cons, 10, 64);
+	ASSERT_EQ(cons.evicted_lines, 0u);
+	find_empty(&cons);
+	ASSERT_EQ(cons.evicted, 768u); /* 800 bytes released: the line at 768 is not whole */
+	ASSERT_EQ(cons.evicted_lines, 12u);
+
+	/* A busy consumer hands a batch back as soon as one is released. */
+	pass_messages(&prod, &cons, 13, 64); /* released up to 1840 */
+	ASSERT_EQ(cons.evicted, 1792u);
+	ASSERT_EQ(cons.evicted_lines, 28u);
+
+	/* Nothing goes back while an earlier message is held, whatever is released after it. */
+	ASSERT_OK(psyne__ring_reserve(&prod, 900, 0, &a));
+	ASSERT_OK(psyne__ring_commit(&prod, &a));
+	ASSERT_OK(psyne__ring_reserve(&prod, 900, 0, &b));
+	ASSERT_OK(psyne__ring_commit(&prod, &b));
+	ASSERT_OK(psyne__ring_receive(&cons, 0, SIZE_MAX, &a));
+	ASSERT_OK(psyne__ring_receive(&cons, 0, SIZE_MAX, &b));
+	psyne__ring_release(&cons, &b);
+	find_empty(&cons);
+	ASSERT_EQ(cons.evicted_lines, 28u);
+	psyne__ring_release(&cons, &a); /* released up to 1840 + 2 * 928 = 3696 */
+	ASSERT_EQ(cons.evicted, 3648u);
+	ASSERT_EQ(cons.evicted_lines, 28u + (3648 - 1792) / 64);
+
+	/* A large message stays: the consumer may not have read it, and flushing lines the
+	 * producer holds would only cost it write-backs. */
+	lines = cons.evicted_lines;
+	pass_messages(&prod, &cons, 1, 16384);
+	find_empty(&cons);
+	ASSERT_EQ(cons.evicted_lines, lines);
+	ASSERT_EQ(cons.evicted, (3696 + 16400) & ~63u);
+	/* So does each 4 KiB message, wherever its record starts within a line. */
+	for (unsigned i = 0; i < 8; i++) {
+		lines = cons.evicted_lines;
+		pass_messages(&prod, &cons, 1, 4096);
+		ASSERT_EQ(cons.evicted_lines, lines);
+	}
+	ASSERT_EQ(cons.evicted, (3696 + 16400 + 8 * 4112) & ~63u);
+
+	/* Round the ring a few times: the count keeps up, and every message arrives whole. */
+	lines = cons.evicted_lines;
+	start = cons.evicted;
+	pass_messages(&prod, &cons, 4096, 64); /* 320 KiB of records and wrap records: 5 laps */
+	find_empty(&cons);
+	ASSERT_GT(cons.head_local, start + 4096 * 80);
+	ASSERT_EQ(cons.evicted, cons.head_local & ~63u);
+	ASSERT_EQ(cons.evicted_lines - lines, (cons.evicted - start) / 64);
+
+	psyne__ring_leave(&prod);
+	psyne__ring_leave(&cons);
+	free(mem);
+}
+
+TEST(released_lines_are_handed_back_with_several_consumers)
+{
+	uint64_t cap = 64 * 1024, size = psyne__ring_region_size(cap);
+	void *mem = aligned_alloc(4096, size);
+	struct psyne_ring prod, cons;
+
+	ASSERT_NOT_NULL(mem);
+	memset(mem, 0, size);
+	ASSERT_OK(psyne__ring_format(mem, size, "evict", PSYNE_MODE_SPMC, cap));
+	ASSERT_OK(psyne__ring_join(&prod, mem, size, false));
+	ASSERT_OK(psyne__ring_join(&cons, mem, size, false));
+	if (!cons.evict)
+		SKIP_TEST("this CPU has no clflushopt");
+
+	/* Head moves with every in-order release here, and takes the lines with it. */
+	pass_messages(&prod, &cons, 4096, 64);
+	ASSERT_GT(cons.evicted, 4096u * 80 - 64);
+	ASSERT_EQ(cons.evicted, atomic_load(&cons.hdr->head) & ~63u);
+	ASSERT_EQ(cons.evicted_lines, cons.evicted / 64);
+	psyne__ring_leave(&prod);
+	psyne__ring_leave(&cons);
+	free(mem);
+}
+
 DEFINE_TEST_MAIN();
