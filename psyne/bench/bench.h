@@ -94,9 +94,8 @@ struct bench_transport {
 	bool needs_roudi;
 	bool uses_port; /* listens on 127.0.0.1:cell->port */
 
-	/* Optional: once per process before any open, and after the last close. */
+	/* Optional: once per process before any open. */
 	int (*process_init)(const struct bench_cell *cell);
-	void (*process_done)(void);
 	/* Optional, in-process transports: state both sides share (a context, the rings). */
 	int (*shared_new)(const struct bench_cell *cell, void **ret_shared);
 	void (*shared_free)(void *shared);

@@ -422,8 +422,5 @@ int bench_child_run(const struct bench_cell *cell, const char *role, int result_
 		r = bench_fail(-EINVAL, "unknown child role '%s'", role);
 	if (r < 0)
 		fail_and_exit(result_fd, r);
-
-	if (t->process_done)
-		t->process_done();
 	return 0;
 }

@@ -679,20 +679,6 @@ static void remove_run_dir(const char *dir)
 	(void)rmdir(dir);
 }
 
-/*
- * In --smoke only, a cell of another library (ZeroMQ, NNG, iceoryx) that timed out gets one
- * retry: iceoryx's RouDi has been seen, rarely and not reproducibly, to leave a 4 KiB smoke
- * cell waiting on a message that never came, and that is not what this test is about. A
- * psyne, calibration or raw socket cell is never retried, and a corrupt or lost message
- * fails at once.
- */
-static bool smoke_retryable(const struct bench_result *res)
-{
-	return arg_smoke && res->status == BENCH_ERROR && startswith(res->why, "timed out") &&
-	       !streq(res->transport->family, "psyne") && !streq(res->transport->family, "calib") &&
-	       !streq(res->transport->family, "raw");
-}
-
 static int print_smoke(const struct bench_report *rep)
 {
 	size_t failed = 0;
@@ -792,23 +778,8 @@ static int run(int argc, char *argv[])
 					(void)snprintf(res->why, sizeof(res->why),
 						       "RouDi not running: %.200s", roudi.why);
 				}
-				if (res->status == BENCH_OK || res->status == BENCH_NOT_RUN) {
-					enum bench_status before = res->status;
-
+				if (res->status == BENCH_OK || res->status == BENCH_NOT_RUN)
 					run_round(exe, &rep, s, t, round, dir, res);
-					if (smoke_retryable(res)) {
-						fprintf(stderr,
-							"psyne-bench: %s: %s, retrying once\n",
-							res->transport->label, res->why);
-						res->status = before;
-						res->why[0] = '\0';
-						run_round(exe, &rep, s, t, round, dir, res);
-						if (res->status == BENCH_OK)
-							(void)snprintf(res->why, sizeof(res->why),
-								       "(passed on a retry after a "
-								       "timeout)");
-					}
-				}
 				if (res->status == BENCH_ERROR)
 					failed = true;
 				done++;

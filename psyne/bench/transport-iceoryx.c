@@ -40,12 +40,16 @@ static int iceoryx_process_init(const struct bench_cell *cell)
 	/* Unique per process: RouDi refuses a second runtime of one name. */
 	(void)snprintf(name, sizeof(name), "psyne-bench-%d", (int)getpid());
 	iox_runtime_init(name);
+	/*
+	 * No iox_runtime_shutdown() at the end: in iceoryx 2.0 it makes the runtime's
+	 * keep-alive thread send PREPARE_APP_TERMINATION to RouDi while the runtime's
+	 * destructor, at exit, sends TERMINATION on the same unlocked channel. The two
+	 * answers cross ("Got wrong response from IPC channel for PREPARE_APP_TERMINATION")
+	 * and the destructor waits for its answer forever: the cell hangs until its timeout.
+	 * The call only unblocks a publisher blocked on a full subscriber queue; by then both
+	 * sides have finished and closed their ports, so the destructor alone is the clean exit.
+	 */
 	return 0;
-}
-
-static void iceoryx_process_done(void)
-{
-	iox_runtime_shutdown();
 }
 
 static void iceoryx_close(struct bench_link *link)
@@ -167,7 +171,6 @@ const struct bench_transport bench_transport_iceoryx = {
 	.two_processes = true,
 	.needs_roudi = true,
 	.process_init = iceoryx_process_init,
-	.process_done = iceoryx_process_done,
 	.open = iceoryx_open,
 	.close = iceoryx_close,
 	.reserve = iceoryx_reserve,
