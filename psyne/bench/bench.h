@@ -112,6 +112,12 @@ struct bench_transport {
 	/* Waits for the next message and returns a view of it, valid until release. */
 	int (*receive)(struct bench_link *link, const void **ret_buf, size_t *ret_size);
 	void (*release)(struct bench_link *link);
+	/*
+	 * Optional: sends what commit batched. Called before a side stops using the link for
+	 * a while (the core-to-core probe); a transport that sends on commit, or flushes on
+	 * its own, has none.
+	 */
+	int (*flush)(struct bench_link *link);
 };
 
 extern const struct bench_transport bench_transport_calib;
@@ -203,6 +209,7 @@ const char *bench_failure(void);
 struct bench_pp_round {
 	uint64_t p50, p99, min; /* ns */
 	uint64_t n;		/* samples */
+	uint64_t c2c;		/* ns, core-to-core round trip around the round; 0: not probed */
 };
 
 struct bench_tp_round {
@@ -249,6 +256,7 @@ struct bench_result {
 	struct bench_tp_round tp[BENCH_MAX_ROUNDS];
 	/* Medians over the rounds; negative when not measured. */
 	double rtt_p50_ns, rtt_p99_ns, rtt_min_ns;
+	double c2c_ns; /* the core-to-core probe's round trip */
 	double msgs_per_sec, gb_per_sec;
 	double wall_sec; /* the cell's wall time, spawning included */
 };

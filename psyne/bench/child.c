@@ -5,24 +5,47 @@
  * hung or crashed transport costs only its cell.
  *
  * Results go to result_fd as text lines:
- *   pp ROUND P50_NS P99_NS MIN_NS N    side A, one per round
+ *   pp ROUND P50_NS P99_NS MIN_NS N C2C_NS
+ *                                      side A, one per round; C2C_NS 0 when not probed
  *   tp ROUND NS MESSAGES BYTES         side B, one per measured round
  *   error REASON                       the first failure; the process then exits 1
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "common/string-util.h"
+
+/*
+ * The core-to-core probe: a bare ping-pong of one cache line each way between the two
+ * sides, on the CPUs they are pinned to, in a page both map from the run directory. Side A
+ * runs it before the round-trip rounds and after them, side B echoes; the slower of the
+ * two means, reported with each round, says how far apart the two CPUs were while the
+ * round ran. Some machines (VMs whose vCPUs the host moves, several core complexes) change
+ * this between cells, by several times, and a round-trip column read without it compares
+ * machines, not transports.
+ */
+#define C2C_ROUND_TRIPS 10000
+#define C2C_DONE UINT64_MAX
+
+struct c2c_page {
+	alignas(64) uint64_t ping; /* side A: the next number, or C2C_DONE */
+	alignas(64) uint64_t pong; /* side B: the last number seen */
+};
 
 struct side_args {
 	const struct bench_cell *cell;
 	struct bench_link *link;
 	enum bench_side side;
 	int result_fd;
+	struct c2c_page *c2c; /* NULL: no probe (one CPU, or no round trips) */
+	uint64_t c2c_last;    /* A: the last number sent; B: the last value seen */
 };
 
 static void write_line(int fd, const char *format, ...) _printf_(2, 3);
@@ -127,6 +150,127 @@ static uint64_t round_count(const struct bench_cell *cell, double ns_each, uint6
 	return n < (double)min ? min : n > (double)max ? max : (uint64_t)n;
 }
 
+static bool c2c_wanted(const struct bench_cell *cell)
+{
+	/*
+	 * On one CPU the two sides take turns and there is no line to move; unpinned, the
+	 * two could share a CPU for a time slice per round trip.
+	 */
+	return cell->pp_max > 0 && !cell->yield && cell->cpu[BENCH_SIDE_A] >= 0 &&
+	       cell->cpu[BENCH_SIDE_B] >= 0 && cell->cpu[BENCH_SIDE_A] != cell->cpu[BENCH_SIDE_B];
+}
+
+/* Maps the cell's probe page; both sides create it, whichever comes first. */
+static int c2c_map(const struct bench_cell *cell, struct c2c_page **ret)
+{
+	char path[sizeof(cell->dir) + sizeof(cell->tag) + 8];
+	_cleanup_close_ int fd = -EBADF;
+	void *p;
+
+	(void)snprintf(path, sizeof(path), "%s/c2c-%s", cell->dir, cell->tag);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return bench_fail(-errno, "opening the probe page %s: %s", path, strerror(errno));
+	if (ftruncate(fd, sizeof(struct c2c_page)) < 0)
+		return bench_fail(-errno, "sizing the probe page: %s", strerror(errno));
+	p = mmap(NULL, sizeof(struct c2c_page), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return bench_fail(-errno, "mapping the probe page: %s", strerror(errno));
+	*ret = p;
+	return 0;
+}
+
+static void c2c_unmap(const struct bench_cell *cell, struct c2c_page *c2c)
+{
+	char path[sizeof(cell->dir) + sizeof(cell->tag) + 8];
+
+	if (!c2c)
+		return;
+	(void)munmap(c2c, sizeof(*c2c));
+	(void)snprintf(path, sizeof(path), "%s/c2c-%s", cell->dir, cell->tag);
+	(void)unlink(path); /* both sides try; the second finds it gone */
+}
+
+/*
+ * Spins until *word equals `v` (equal) or differs from it (!equal), into *ret;
+ * -ETIMEDOUT when the other side is gone.
+ */
+static int c2c_spin(const uint64_t *word, uint64_t v, bool equal, uint64_t *ret)
+{
+	uint64_t deadline = 0, got;
+
+	for (unsigned i = 1;; i++) {
+		got = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+		if ((got == v) == equal)
+			break;
+		if ((i & 4095) == 0) {
+			if (deadline == 0)
+				deadline = bench_now() + (uint64_t)BENCH_TIMEOUT_MS * 1000000;
+			else if (bench_now() > deadline)
+				return bench_fail(-ETIMEDOUT, "the other side left the probe");
+		}
+	}
+	*ret = got;
+	return 0;
+}
+
+/*
+ * Before a probe: the other side waits for what this one sent last (the sync, the end of
+ * the round trips), which must not sit in a batch while this side spins on the page.
+ */
+static int c2c_flush(struct side_args *args)
+{
+	const struct bench_transport *t = args->cell->transport;
+
+	return t->flush ? t->flush(args->link) : 0;
+}
+
+/* Side A: the mean round trip of one line over C2C_ROUND_TRIPS, after one untimed. */
+static int c2c_probe(struct side_args *args, uint64_t *ret_ns)
+{
+	struct c2c_page *c2c = args->c2c;
+	uint64_t t0 = 0, got;
+	int r;
+
+	r = c2c_flush(args);
+	if (r < 0)
+		return r;
+
+	for (unsigned i = 0; i <= C2C_ROUND_TRIPS; i++) {
+		uint64_t n = ++args->c2c_last;
+
+		if (i == 1)
+			t0 = bench_now();
+		__atomic_store_n(&c2c->ping, n, __ATOMIC_RELEASE);
+		r = c2c_spin(&c2c->pong, n, true, &got);
+		if (r < 0)
+			return r;
+	}
+	*ret_ns = (bench_now() - t0) / C2C_ROUND_TRIPS;
+	__atomic_store_n(&c2c->ping, C2C_DONE, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Side B: echoes side A's numbers until it says done. */
+static int c2c_echo(struct side_args *args)
+{
+	struct c2c_page *c2c = args->c2c;
+	int r;
+
+	r = c2c_flush(args);
+	if (r < 0)
+		return r;
+
+	for (;;) {
+		r = c2c_spin(&c2c->ping, args->c2c_last, false, &args->c2c_last);
+		if (r < 0)
+			return r;
+		if (args->c2c_last == C2C_DONE)
+			return 0;
+		__atomic_store_n(&c2c->pong, args->c2c_last, __ATOMIC_RELEASE);
+	}
+}
+
 static int ping_pong(const struct bench_cell *cell, struct bench_link *link, uint64_t seq,
 		     uint64_t *ret_ns)
 {
@@ -143,11 +287,20 @@ static int ping_pong(const struct bench_cell *cell, struct bench_link *link, uin
 	return 0;
 }
 
-static int run_pp_a(const struct bench_cell *cell, struct bench_link *link, int fd)
+static int run_pp_a(struct side_args *args)
 {
+	const struct bench_cell *cell = args->cell;
+	struct bench_link *link = args->link;
 	_cleanup_free_ uint64_t *samples = NULL;
-	uint64_t seq = 0, start, n, ns;
+	struct bench_pp_round rounds[BENCH_MAX_ROUNDS];
+	uint64_t seq = 0, start, n, ns, c2c_before = 0, c2c_after = 0;
 	int r;
+
+	if (args->c2c) {
+		r = c2c_probe(args, &c2c_before);
+		if (r < 0)
+			return r;
+	}
 
 	/* Warm up for warmup_ms (and at least a few times), then size the rounds. */
 	start = bench_now();
@@ -171,11 +324,29 @@ static int run_pp_a(const struct bench_cell *cell, struct bench_link *link, int 
 				return r;
 		}
 		qsort(samples, n, sizeof(*samples), cmp_u64);
-		write_line(fd, "pp %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", round,
-			   percentile(samples, n, 50), percentile(samples, n, 99), samples[0], n);
+		rounds[round] = (struct bench_pp_round){
+			.p50 = percentile(samples, n, 50),
+			.p99 = percentile(samples, n, 99),
+			.min = samples[0],
+			.n = n,
+		};
 	}
 
-	return send_one(cell, link, BENCH_SEQ_END, 0);
+	r = send_one(cell, link, BENCH_SEQ_END, 0);
+	if (r < 0)
+		return r;
+	if (args->c2c) {
+		r = c2c_probe(args, &c2c_after);
+		if (r < 0)
+			return r;
+	}
+
+	for (unsigned round = 0; round < cell->rounds; round++)
+		write_line(args->result_fd,
+			   "pp %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+			   round, rounds[round].p50, rounds[round].p99, rounds[round].min,
+			   rounds[round].n, MAX(c2c_before, c2c_after));
+	return 0;
 }
 
 /* Streams messages until `n` were sent or, with n 0, until `ms` passed; then the end. */
@@ -227,8 +398,10 @@ static int run_tp_a(const struct bench_cell *cell, struct bench_link *link)
 	return 0;
 }
 
-static int run_side_a(const struct bench_cell *cell, struct bench_link *link, int fd)
+static int run_side_a(struct side_args *args)
 {
+	const struct bench_cell *cell = args->cell;
+	struct bench_link *link = args->link;
 	int r;
 
 	r = send_one(cell, link, BENCH_SEQ_SYNC, 0);
@@ -239,7 +412,7 @@ static int run_side_a(const struct bench_cell *cell, struct bench_link *link, in
 		return r;
 
 	if (cell->pp_max > 0) {
-		r = run_pp_a(cell, link, fd);
+		r = run_pp_a(args);
 		if (r < 0)
 			return r;
 	}
@@ -251,8 +424,10 @@ static int run_side_a(const struct bench_cell *cell, struct bench_link *link, in
 	return 0;
 }
 
-static int run_side_b(const struct bench_cell *cell, struct bench_link *link, int fd)
+static int run_side_b(struct side_args *args)
 {
+	const struct bench_cell *cell = args->cell;
+	struct bench_link *link = args->link;
 	int r;
 
 	r = recv_one(cell, link, BENCH_SEQ_SYNC, false, NULL, NULL);
@@ -262,8 +437,13 @@ static int run_side_b(const struct bench_cell *cell, struct bench_link *link, in
 	if (r < 0)
 		return r;
 
-	if (cell->pp_max > 0)
-		/* Echo every ping until side A says it is done. */
+	if (cell->pp_max > 0) {
+		/* The probe, then every ping echoed until side A says it is done, the probe. */
+		if (args->c2c) {
+			r = c2c_echo(args);
+			if (r < 0)
+				return r;
+		}
 		for (uint64_t seq = 0;; seq++) {
 			uint64_t got, stamp;
 
@@ -276,6 +456,12 @@ static int run_side_b(const struct bench_cell *cell, struct bench_link *link, in
 			if (r < 0)
 				return r;
 		}
+		if (args->c2c) {
+			r = c2c_echo(args);
+			if (r < 0)
+				return r;
+		}
+	}
 
 	if (cell->tp_max > 0)
 		for (unsigned round = 0; round <= cell->rounds; round++) {
@@ -296,8 +482,9 @@ static int run_side_b(const struct bench_cell *cell, struct bench_link *link, in
 					t0 = stamp;
 			}
 			if (round > 0 && n > 0)
-				write_line(fd, "tp %u %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-					   round - 1, t1 - t0, n, n * cell->size);
+				write_line(args->result_fd,
+					   "tp %u %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", round - 1,
+					   t1 - t0, n, n * cell->size);
 
 			r = send_one(cell, link, BENCH_SEQ_ACK, 0);
 			if (r < 0)
@@ -307,16 +494,16 @@ static int run_side_b(const struct bench_cell *cell, struct bench_link *link, in
 	return 0;
 }
 
-static int run_side(const struct side_args *args)
+static int run_side(struct side_args *args)
 {
 	if (args->side == BENCH_SIDE_A)
-		return run_side_a(args->cell, args->link, args->result_fd);
-	return run_side_b(args->cell, args->link, args->result_fd);
+		return run_side_a(args);
+	return run_side_b(args);
 }
 
 static void *side_b_thread(void *userdata)
 {
-	const struct side_args *args = userdata;
+	struct side_args *args = userdata;
 	int r;
 
 	r = bench_pin_thread(args->cell->cpu[BENCH_SIDE_B]);
@@ -333,6 +520,7 @@ static int run_both(const struct bench_cell *cell, int fd)
 	const struct bench_transport *t = cell->transport;
 	struct bench_link *links[_BENCH_SIDE_MAX] = { NULL };
 	struct side_args args[_BENCH_SIDE_MAX];
+	struct c2c_page *c2c = NULL;
 	void *shared = NULL;
 	pthread_t thread;
 	int r;
@@ -350,6 +538,11 @@ static int run_both(const struct bench_cell *cell, int fd)
 	r = t->open(cell, shared, BENCH_SIDE_A, &links[BENCH_SIDE_A]);
 	if (r < 0)
 		return r;
+	if (c2c_wanted(cell)) {
+		r = c2c_map(cell, &c2c);
+		if (r < 0)
+			return r;
+	}
 
 	for (int side = 0; side < _BENCH_SIDE_MAX; side++)
 		args[side] = (struct side_args){
@@ -357,6 +550,7 @@ static int run_both(const struct bench_cell *cell, int fd)
 			.link = links[side],
 			.side = side,
 			.result_fd = fd,
+			.c2c = c2c,
 		};
 
 	r = pthread_create(&thread, NULL, side_b_thread, &args[BENCH_SIDE_B]);
@@ -370,6 +564,7 @@ static int run_both(const struct bench_cell *cell, int fd)
 		return r; /* the caller exits; side B may be stuck waiting */
 
 	(void)pthread_join(thread, NULL);
+	c2c_unmap(cell, c2c);
 	t->close(links[BENCH_SIDE_A]);
 	t->close(links[BENCH_SIDE_B]);
 	if (t->shared_free)
@@ -393,10 +588,16 @@ static int run_one(const struct bench_cell *cell, enum bench_side side, int fd)
 		return r;
 
 	args = (struct side_args){ .cell = cell, .link = link, .side = side, .result_fd = fd };
+	if (c2c_wanted(cell)) {
+		r = c2c_map(cell, &args.c2c);
+		if (r < 0)
+			return r;
+	}
 	r = run_side(&args);
 	if (r < 0)
 		return r;
 
+	c2c_unmap(cell, args.c2c);
 	t->close(link);
 	return 0;
 }

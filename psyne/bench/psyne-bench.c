@@ -68,8 +68,9 @@ static void help(void)
 	       "Runs libpsyne side by side with ZeroMQ, NNG, iceoryx and a bare two-thread SPSC\n"
 	       "ring (the calibration), and psyne's unix:// and tcp:// with ZeroMQ, NNG and raw\n"
 	       "sockets, on this machine. Prints markdown tables of round-trip latency and\n"
-	       "one-way throughput (local and network transports), followed by RATIO lines for\n"
-	       "psyne's targets.\n"
+	       "one-way throughput (local and network transports), with the core-to-core round\n"
+	       "trip each cell's two CPUs measured, followed by RATIO lines for psyne's targets\n"
+	       "(and NOTE lines where two compared cells ran at different CPU distances).\n"
 	       "\n"
 	       "Options:\n"
 	       "  -h --help             Show this help and exit\n"
@@ -395,13 +396,14 @@ static void set_why(struct bench_result *res, const char *format, ...)
 static void parse_result_line(const char *line, struct bench_result *res)
 {
 	unsigned round;
-	uint64_t a, b, c, d;
+	uint64_t a, b, c, d, e;
 
-	if (sscanf(line, "pp %u %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &round, &a, &b, &c,
-		   &d) == 5) {
+	if (sscanf(line, "pp %u %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &round,
+		   &a, &b, &c, &d, &e) == 6) {
 		if (res->n_pp < BENCH_MAX_ROUNDS)
-			res->pp[res->n_pp++] =
-				(struct bench_pp_round){ .p50 = a, .p99 = b, .min = c, .n = d };
+			res->pp[res->n_pp++] = (struct bench_pp_round){
+				.p50 = a, .p99 = b, .min = c, .n = d, .c2c = e
+			};
 	} else if (sscanf(line, "tp %u %" SCNu64 " %" SCNu64 " %" SCNu64, &round, &a, &b, &c) ==
 		   4) {
 		if (res->n_tp < BENCH_MAX_ROUNDS)
@@ -688,13 +690,19 @@ static int print_smoke(const struct bench_report *rep)
 			const struct bench_result *res = &rep->results[t * rep->n_sizes + s];
 			char size[32];
 
+			/* Pinned to two CPUs, every cell's round trips come with a probe. */
+			bool no_probe = res->status == BENCH_OK && rep->pinned &&
+					rep->cpus[0] != rep->cpus[1] && !(res->c2c_ns > 0);
+
 			bench_format_size(size, sizeof(size), res->size);
 			printf("%-4s %-15s %7s %s\n",
+			       no_probe			    ? "FAIL" :
 			       res->status == BENCH_OK	    ? "PASS" :
 			       res->status == BENCH_SKIPPED ? "SKIP" :
 							      "FAIL",
-			       res->transport->label, size, res->why);
-			if (res->status == BENCH_ERROR)
+			       res->transport->label, size,
+			       no_probe ? "no core-to-core probe value" : res->why);
+			if (res->status == BENCH_ERROR || no_probe)
 				failed++;
 		}
 	printf("smoke: %zu of %zu cells failed\n", failed, rep->n_transports * rep->n_sizes);

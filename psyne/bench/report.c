@@ -43,7 +43,9 @@ void bench_report_finish_result(struct bench_result *res)
 {
 	double v[BENCH_MAX_ROUNDS];
 
-	res->rtt_p50_ns = res->rtt_p99_ns = res->rtt_min_ns = -1;
+	unsigned n;
+
+	res->rtt_p50_ns = res->rtt_p99_ns = res->rtt_min_ns = res->c2c_ns = -1;
 	res->msgs_per_sec = res->gb_per_sec = -1;
 	if (res->status != BENCH_OK)
 		return;
@@ -57,6 +59,11 @@ void bench_report_finish_result(struct bench_result *res)
 	for (unsigned i = 0; i < res->n_pp; i++)
 		v[i] = (double)res->pp[i].min;
 	res->rtt_min_ns = median(v, res->n_pp);
+	n = 0;
+	for (unsigned i = 0; i < res->n_pp; i++)
+		if (res->pp[i].c2c > 0)
+			v[n++] = (double)res->pp[i].c2c;
+	res->c2c_ns = median(v, n);
 
 	for (unsigned i = 0; i < res->n_tp; i++)
 		v[i] = (double)res->tp[i].messages * 1e9 / (double)MAX(res->tp[i].ns, UINT64_C(1));
@@ -83,15 +90,16 @@ enum metric {
 	METRIC_P50,
 	METRIC_P99,
 	METRIC_MIN,
+	METRIC_C2C,
 	METRIC_MSGS,
 	METRIC_GBS,
 	_METRIC_MAX,
 };
 
 static const char *const metric_names[_METRIC_MAX] = {
-	[METRIC_P50] = "RTT p50 (us)",	    [METRIC_P99] = "RTT p99 (us)",
-	[METRIC_MIN] = "RTT min (us)",	    [METRIC_MSGS] = "throughput (msg/s)",
-	[METRIC_GBS] = "throughput (GB/s)",
+	[METRIC_P50] = "RTT p50 (us)",	      [METRIC_P99] = "RTT p99 (us)",
+	[METRIC_MIN] = "RTT min (us)",	      [METRIC_C2C] = "core-to-core RTT (us)",
+	[METRIC_MSGS] = "throughput (msg/s)", [METRIC_GBS] = "throughput (GB/s)",
 };
 
 static double metric_value(const struct bench_result *res, enum metric m)
@@ -103,6 +111,8 @@ static double metric_value(const struct bench_result *res, enum metric m)
 		return res->rtt_p99_ns;
 	case METRIC_MIN:
 		return res->rtt_min_ns;
+	case METRIC_C2C:
+		return res->c2c_ns;
 	case METRIC_MSGS:
 		return res->msgs_per_sec;
 	default:
@@ -120,6 +130,7 @@ struct ratio {
 	bool available;
 	double value;
 	char detail[256];
+	char note[256]; /* a round-trip ratio whose cells ran at different CPU distances */
 };
 
 static bool usable(const struct bench_result *res, double v)
@@ -153,6 +164,38 @@ static void ratio_of(struct ratio *ratio, const char *num_id, double num_v, cons
 		       unit, den_v / scale, unit);
 }
 
+/*
+ * Two cells of one run can meet different machines: on a VM whose vCPUs the host moves, or
+ * with the core complexes of one CPU, a line can take several times as long to cross from
+ * one cell to the next. For a round-trip ratio, say what each cell's core-to-core probe
+ * read and, when they differ by more than half, that the ratio compares distances too.
+ */
+#define C2C_DIFFERENT 1.5
+
+static void c2c_note(struct ratio *ratio, const struct bench_report *rep, const char *num_id,
+		     const char *den_id, uint64_t size)
+{
+	const struct bench_result *num = bench_report_get(rep, num_id, size);
+	const struct bench_result *den = bench_report_get(rep, den_id, size);
+	double a, b;
+	size_t n;
+
+	if (!ratio->available || !num || !den || num->c2c_ns <= 0 || den->c2c_ns <= 0)
+		return;
+	a = num->c2c_ns;
+	b = den->c2c_ns;
+	n = strlen(ratio->detail);
+	(void)snprintf(ratio->detail + n, sizeof(ratio->detail) - n,
+		       "; core-to-core %.3f us / %.3f us", a / 1e3, b / 1e3);
+	if (MAX(a, b) > C2C_DIFFERENT * MIN(a, b))
+		(void)snprintf(ratio->note, sizeof(ratio->note),
+			       "the %s cell's two CPUs were %.1fx %s each other than the %s cell's "
+			       "(core-to-core round trip): this ratio compares two states of the "
+			       "machine too; rerun to see both cells in one",
+			       num_id, MAX(a, b) / MIN(a, b), a > b ? "farther from" : "nearer",
+			       den_id);
+}
+
 static double value_of(const struct bench_report *rep, const char *id, uint64_t size, enum metric m)
 {
 	const struct bench_result *res = bench_report_get(rep, id, size);
@@ -176,6 +219,7 @@ static size_t compute_ratios(const struct bench_report *rep, struct ratio ratios
 	};
 	ratio_of(&ratios[0], "psyne-ipc", value_of(rep, "psyne-ipc", 64, METRIC_P50), "calib",
 		 value_of(rep, "calib", 64, METRIC_P50), rep, 64, "us", 1e3);
+	c2c_note(&ratios[0], rep, "psyne-ipc", "calib", 64);
 
 	ratios[1] = (struct ratio){
 		.name = "a2",
@@ -186,6 +230,7 @@ static size_t compute_ratios(const struct bench_report *rep, struct ratio ratios
 	};
 	ratio_of(&ratios[1], "psyne-ipc", value_of(rep, "psyne-ipc", 64, METRIC_P50), "iceoryx",
 		 value_of(rep, "iceoryx", 64, METRIC_P50), rep, 64, "us", 1e3);
+	c2c_note(&ratios[1], rep, "psyne-ipc", "iceoryx", 64);
 
 	ratios[2] = (struct ratio){
 		.name = "b",
@@ -241,6 +286,7 @@ static size_t compute_ratios(const struct bench_report *rep, struct ratio ratios
 	};
 	ratio_of(&ratios[5], "psyne-tcp", value_of(rep, "psyne-tcp", 64, METRIC_P50), "raw-tcp",
 		 value_of(rep, "raw-tcp", 64, METRIC_P50), rep, 64, "us", 1e3);
+	c2c_note(&ratios[5], rep, "psyne-tcp", "raw-tcp", 64);
 
 	ratios[6] = (struct ratio){
 		.name = "f",
@@ -304,7 +350,7 @@ static void format_metric(char *buf, size_t n, const struct bench_result *res, e
 		(void)snprintf(buf, n, "-");
 		return;
 	}
-	if (m <= METRIC_MIN)
+	if (m <= METRIC_C2C)
 		format_latency(buf, n, v);
 	else if (m == METRIC_MSGS)
 		format_rate(buf, n, v);
@@ -438,6 +484,9 @@ void bench_report_markdown(FILE *f, const struct bench_report *rep)
 			fprintf(f, "RATIO (%s) %s: N/A, target %s %g%s: %s\n", r->name, r->what,
 				r->at_most ? "<=" : ">=", r->target, r->unit, r->detail);
 	}
+	for (size_t i = 0; i < n_ratios; i++)
+		if (ratios[i].note[0] != '\0')
+			fprintf(f, "NOTE (%s) %s\n", ratios[i].name, ratios[i].note);
 	fprintf(f, "```\n");
 }
 
@@ -517,6 +566,8 @@ int bench_report_json(const char *path, const struct bench_report *rep)
 		json_number(f, res->rtt_p99_ns);
 		fprintf(f, ", \"rtt_min_ns\": ");
 		json_number(f, res->rtt_min_ns);
+		fprintf(f, ", \"c2c_ns\": ");
+		json_number(f, res->c2c_ns);
 		fprintf(f, ", \"msgs_per_sec\": ");
 		json_number(f, res->msgs_per_sec);
 		fprintf(f, ", \"gb_per_sec\": ");
@@ -527,6 +578,9 @@ int bench_report_json(const char *path, const struct bench_report *rep)
 			fprintf(f, "%s[%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 "]",
 				j > 0 ? ", " : "", res->pp[j].p50, res->pp[j].p99, res->pp[j].min,
 				res->pp[j].n);
+		fprintf(f, "], \"pp_rounds_c2c_ns\": [");
+		for (unsigned j = 0; j < res->n_pp; j++)
+			fprintf(f, "%s%" PRIu64, j > 0 ? ", " : "", res->pp[j].c2c);
 		fprintf(f, "], \"tp_rounds_ns_msgs_bytes\": [");
 		for (unsigned j = 0; j < res->n_tp; j++)
 			fprintf(f, "%s[%" PRIu64 ", %" PRIu64 ", %" PRIu64 "]", j > 0 ? ", " : "",
@@ -551,6 +605,8 @@ int bench_report_json(const char *path, const struct bench_report *rep)
 			pass	      ? "pass" :
 					"miss");
 		json_string(f, r->detail);
+		fprintf(f, ", \"note\": ");
+		json_string(f, r->note);
 		fprintf(f, "}%s\n", i + 1 < n_ratios ? "," : "");
 	}
 	fprintf(f, "  ]\n}\n");

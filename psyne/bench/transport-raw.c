@@ -313,6 +313,7 @@ const struct bench_transport bench_transport_raw_unix = {
 	.commit = raw_commit,
 	.receive = raw_receive,
 	.release = raw_release,
+	.flush = raw_flush,
 };
 
 const struct bench_transport bench_transport_raw_tcp = {
@@ -329,4 +330,5 @@ const struct bench_transport bench_transport_raw_tcp = {
 	.commit = raw_commit,
 	.receive = raw_receive,
 	.release = raw_release,
+	.flush = raw_flush,
 };
