@@ -153,11 +153,11 @@ static uint64_t round_count(const struct bench_cell *cell, double ns_each, uint6
 static bool c2c_wanted(const struct bench_cell *cell)
 {
 	/*
-	 * On one CPU the two sides take turns and there is no line to move; unpinned, the
-	 * two could share a CPU for a time slice per round trip.
+	 * Only with the sides pinned to two CPUs: on one the two take turns and there is no
+	 * line to move; unpinned, they could share a CPU for a time slice per round trip.
 	 */
-	return cell->pp_max > 0 && !cell->yield && cell->cpu[BENCH_SIDE_A] >= 0 &&
-	       cell->cpu[BENCH_SIDE_B] >= 0 && cell->cpu[BENCH_SIDE_A] != cell->cpu[BENCH_SIDE_B];
+	return cell->pp_max > 0 && cell->cpu[BENCH_SIDE_A] >= 0 && cell->cpu[BENCH_SIDE_B] >= 0 &&
+	       cell->cpu[BENCH_SIDE_A] != cell->cpu[BENCH_SIDE_B];
 }
 
 /* Maps the cell's probe page; both sides create it, whichever comes first. */

@@ -532,21 +532,28 @@ static void find_empty(struct psyne_ring *cons)
 	ASSERT_ERROR(psyne__ring_receive(cons, 0, SIZE_MAX, &m), EAGAIN);
 }
 
-TEST(released_lines_are_handed_back)
+/* A 64 KiB ring of `mode` in private memory, joined by a producer and a consumer. */
+static void *evict_rings(uint32_t mode, struct psyne_ring *prod, struct psyne_ring *cons)
 {
 	uint64_t cap = 64 * 1024, size = psyne__ring_region_size(cap);
 	void *mem = aligned_alloc(4096, size);
-	struct psyne_ring prod, cons;
-	struct psyne_msg a, b;
-	uint64_t lines, start;
 
 	ASSERT_NOT_NULL(mem);
 	memset(mem, 0, size);
-	ASSERT_OK(psyne__ring_format(mem, size, "evict", PSYNE_MODE_SPSC, cap));
-	ASSERT_OK(psyne__ring_join(&prod, mem, size, false));
-	ASSERT_OK(psyne__ring_join(&cons, mem, size, false));
-	if (!cons.evict)
+	ASSERT_OK(psyne__ring_format(mem, size, "evict", mode, cap));
+	ASSERT_OK(psyne__ring_join(prod, mem, size, false));
+	ASSERT_OK(psyne__ring_join(cons, mem, size, false));
+	if (!cons->evict)
 		SKIP_TEST("this CPU has no clflushopt");
+	return mem;
+}
+
+TEST(released_lines_are_handed_back)
+{
+	struct psyne_ring prod, cons;
+	void *mem = evict_rings(PSYNE_MODE_SPSC, &prod, &cons);
+	struct psyne_msg a, b;
+	uint64_t lines, start;
 
 	/* Ten 64-byte messages (80-byte records): less than a batch, so nothing goes back
 	 * while the consumer is busy; when it finds the ring empty, every whole line does. */
@@ -606,17 +613,8 @@ TEST(released_lines_are_handed_back)
 
 TEST(released_lines_are_handed_back_with_several_consumers)
 {
-	uint64_t cap = 64 * 1024, size = psyne__ring_region_size(cap);
-	void *mem = aligned_alloc(4096, size);
 	struct psyne_ring prod, cons;
-
-	ASSERT_NOT_NULL(mem);
-	memset(mem, 0, size);
-	ASSERT_OK(psyne__ring_format(mem, size, "evict", PSYNE_MODE_SPMC, cap));
-	ASSERT_OK(psyne__ring_join(&prod, mem, size, false));
-	ASSERT_OK(psyne__ring_join(&cons, mem, size, false));
-	if (!cons.evict)
-		SKIP_TEST("this CPU has no clflushopt");
+	void *mem = evict_rings(PSYNE_MODE_SPMC, &prod, &cons);
 
 	/* Head moves with every in-order release here, and takes the lines with it. */
 	pass_messages(&prod, &cons, 4096, 64);
