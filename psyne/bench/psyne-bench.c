@@ -28,6 +28,7 @@
 #include "bench.h"
 #include "common/log.h"
 #include "common/string-util.h"
+#include "psyne.h"
 
 #define DEFAULT_ROUNDS 3
 /*
@@ -838,9 +839,17 @@ static int run(int argc, char *argv[])
 	return failed ? -EIO : 0;
 }
 
+/* libpsyne says nothing by itself: a child hands its warnings and errors to stderr. */
+static void log_sink(int level, const char *message, void *userdata)
+{
+	log_full(level, "%s", message);
+}
+
 int main(int argc, char *argv[])
 {
 	int r;
+
+	psyne_set_log_func(log_sink, PSYNE_LOG_WARNING, NULL);
 
 	/* The hidden role: psyne-bench --child ROLE FIELDS..., results on fd 3. */
 	if (argc >= 3 && streq(argv[1], "--child")) {

@@ -186,6 +186,29 @@ PSYNE_API int psyne_recv(struct psyne_channel *ch, void *buf, size_t cap, uint32
 /* The text for a psyne error code (negative or positive errno); never NULL. */
 PSYNE_API const char *psyne_strerror(int err);
 
+/*
+ * Diagnostics. The library never writes to stderr, or anywhere else, by itself: it hands
+ * each message to the function set here, and says nothing while none is set (the default).
+ * A message is one line, without a newline and without a "psyne: " prefix, and names its
+ * subject (an address, a channel). Its level is syslog's:
+ *   PSYNE_LOG_ERR      an open failed, and this says why in more words than its error code
+ *   PSYNE_LOG_WARNING  something was refused or dropped and the library carries on (a peer
+ *                      that failed authentication, a bad datagram)
+ *   PSYNE_LOG_INFO     a session came up, went down, came back
+ *   PSYNE_LOG_DEBUG    everything else
+ * Messages above `max_level` are not even formatted. `func` may be called from any thread,
+ * the library's own I/O threads included, at any time until the handles that can produce
+ * messages are closed; it must not call into libpsyne. `userdata` is passed to it as is.
+ * Setting another function (or NULL: silence) is allowed while other threads use the
+ * library: each message goes to the old function or to the new one.
+ */
+#define PSYNE_LOG_ERR 3
+#define PSYNE_LOG_WARNING 4
+#define PSYNE_LOG_INFO 6
+#define PSYNE_LOG_DEBUG 7
+typedef void (*psyne_log_func)(int level, const char *message, void *userdata);
+PSYNE_API void psyne_set_log_func(psyne_log_func func, int max_level, void *userdata);
+
 /* Counters of one channel as seen through one handle; see psyne_channel_stats(). */
 struct psyne_stats {
 	uint64_t capacity;  /* ring bytes */

@@ -44,12 +44,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "common/log.h"
 #include "common/macro.h"
 #include "common/string-util.h"
 #include "common/time-util.h"
 #include "dbuf.h"
 #include "frame.h"
+#include "log.h"
 #include "net.h"
 #include "netstat.h"
 #include "ring.h"
@@ -255,8 +255,6 @@ struct net_chan {
 	struct psyne_netstat *page; /* what psyne stat shows; NULL when it could not be made */
 };
 
-static pthread_once_t log_once = PTHREAD_ONCE_INIT;
-
 /*
  * The channel lock is held for a few bookkeeping steps at a time, by the caller's thread
  * and the I/O thread. An adaptive mutex spins briefly before it sleeps: the holder is
@@ -270,11 +268,6 @@ static void lock_init(pthread_mutex_t *lock)
 	(void)pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP); /* else: plain */
 	pthread_mutex_init(lock, &attr);
 	pthread_mutexattr_destroy(&attr);
-}
-
-static void log_once_init(void)
-{
-	(void)log_setup_from_env("PSYNE_LOG_LEVEL"); /* a bad value keeps the default */
 }
 
 static uint64_t now(void)
@@ -626,7 +619,7 @@ static void page_open(struct net_chan *c, const struct psyne_uri *uri)
 				   &c->page);
 
 	if (r < 0)
-		log_debug("psyne: %s: no stats page: %s, ignoring", c->addr.text, strerror(-r));
+		psyne__log_debug("%s: no stats page: %s, ignoring", c->addr.text, strerror(-r));
 }
 
 /* Published last, as ipc:// does: a reader that finds it finds a working handle. */
@@ -640,8 +633,8 @@ static void page_publish(struct net_chan *c)
 	page_sync(c);
 	r = psyne__netstat_publish(c->page);
 	if (r < 0) {
-		log_debug("psyne: %s: stats page not published: %s, ignoring", c->addr.text,
-			  strerror(-r));
+		psyne__log_debug("%s: stats page not published: %s, ignoring", c->addr.text,
+				 strerror(-r));
 		c->page = psyne__netstat_free(c->page);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -1162,8 +1155,8 @@ static int rx_parse(struct net_peer *p)
 
 			memcpy(&e, hdr + PSYNE_FRAME_HDR_SIZE, 4);
 			e = le32toh(e);
-			log_warning("psyne: %s refused us: %.*s", p->name, (int)(f.length - 4),
-				    (const char *)hdr + PSYNE_FRAME_HDR_SIZE + 4);
+			psyne__log_warning("%s refused us: %.*s", p->name, (int)(f.length - 4),
+					   (const char *)hdr + PSYNE_FRAME_HDR_SIZE + 4);
 			return e > 0 && e < 4096 ? -(int)e : -ECONNREFUSED;
 		}
 		default:
@@ -1273,8 +1266,8 @@ static ssize_t rx_read(struct net_peer *p, bool block)
 		if (tls && p->state == PEER_HELLO) {
 			/* TLS 1.3 finishes the dialer's handshake before the listener has checked
 			 * its certificate: a refusal shows up here, as the first read failing. */
-			log_warning("psyne: %s: TLS: the listener refused our credentials",
-				    p->name);
+			psyne__log_warning("%s: TLS: the listener refused our credentials",
+					   p->name);
 			peer_down(p, -EACCES, "TLS refused");
 			return -EACCES;
 		}
@@ -1392,7 +1385,7 @@ static void peer_down(struct net_peer *p, int err, const char *why)
 
 	if (p->fd >= 0) {
 		if (p->state == PEER_UP && !p->bye_received)
-			log_debug("psyne: %s: connection lost: %s", p->name, why);
+			psyne__log_debug("%s: connection lost: %s", p->name, why);
 		if (p->reading || p->writing) {
 			/* The other thread is in a system call on it: the number must not be
 			 * reused under it. It closes the socket when it comes back. */
@@ -1434,7 +1427,7 @@ static void peer_up(struct net_peer *p)
 	if (c->ever_up)
 		c->reconnects++;
 	if (p->reconnects++ > 0)
-		log_debug("psyne: %s: session resumed", p->name);
+		psyne__log_debug("%s: session resumed", p->name);
 	p->state = PEER_UP;
 	p->bye_sent = false; /* a BYE lost with the old connection goes again */
 	/* Every read and write says MSG_DONTWAIT, so a blocking socket only lets
@@ -1539,7 +1532,7 @@ static void tls_step(struct net_peer *p)
 		return;
 	if (r < 0) {
 		if (r == -EACCES)
-			log_warning("psyne: %s: TLS: %s", p->name, reason);
+			psyne__log_warning("%s: TLS: %s", p->name, reason);
 		peer_down(p, r, reason);
 		return;
 	}
@@ -1588,8 +1581,8 @@ static uint64_t peers_tick(struct net_chan *c)
 		switch (p->state) {
 		case PEER_DOWN:
 			if (c->reconnect_ms > 0 && t - p->down_since_ns >= ms(c->reconnect_ms)) {
-				log_info(
-					"psyne: %s: session given up after %u ms without a connection",
+				psyne__log_info(
+					"%s: session given up after %u ms without a connection",
 					p->name, c->reconnect_ms);
 				peer_gone(p, -ECONNRESET);
 				break;
@@ -1600,7 +1593,7 @@ static uint64_t peers_tick(struct net_chan *c)
 				int r = dial(p);
 
 				if (r < 0) {
-					log_debug("psyne: %s: dial: %s", p->name, strerror(-r));
+					psyne__log_debug("%s: dial: %s", p->name, strerror(-r));
 					backoff(p);
 				}
 			}
@@ -1675,9 +1668,9 @@ static void listener_warn(struct net_chan *c, const char *fmt, ...)
 
 	if (t - c->warn_window_ns >= WARN_WINDOW_NS) {
 		if (c->warn_suppressed > 0)
-			log_warning("psyne: %s: %" PRIu64
-				    " more refusals in the last 10 s not logged",
-				    c->addr.text, c->warn_suppressed);
+			psyne__log_warning("%s: %" PRIu64
+					   " more refusals in the last 10 s not logged",
+					   c->addr.text, c->warn_suppressed);
 		c->warn_window_ns = t;
 		c->warn_count = 0;
 		c->warn_suppressed = 0;
@@ -1690,7 +1683,7 @@ static void listener_warn(struct net_chan *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	log_warning("psyne: %s", line);
+	psyne__log_warning("%s", line);
 }
 
 static void pending_close(struct net_chan *c, uint32_t i)
@@ -1861,7 +1854,7 @@ static void pending_read(struct net_chan *c, uint32_t i)
 	if (n == -EAGAIN || n == -EINTR)
 		return;
 	if (n <= 0) {
-		log_debug("psyne: %s: %s: closed during handshake", c->addr.text, q->name);
+		psyne__log_debug("%s: %s: closed during handshake", c->addr.text, q->name);
 		pending_close(c, i);
 		return;
 	}
@@ -2030,7 +2023,7 @@ static int parse_ms(struct psyne_uri *uri, const char *key, uint32_t *v)
 		return 0;
 	r = safe_atou32(s, v);
 	if (r < 0) {
-		log_error("psyne: option %s=%s: not a number of milliseconds", key, s);
+		psyne__log_error("option %s=%s: not a number of milliseconds", key, s);
 		return -EINVAL;
 	}
 	return 0;
@@ -2067,8 +2060,8 @@ static int parse_options(struct net_chan *c, struct psyne_uri *uri)
 		return r;
 	if (c->heartbeat_ms < 10 || c->heartbeat_ms > 600000 ||
 	    c->peer_timeout_ms < c->heartbeat_ms || c->max_peers == 0 || c->max_peers > 1024) {
-		log_error("psyne: heartbeat must be 10..600000 ms, peer_timeout at least the "
-			  "heartbeat, max_peers 1..1024");
+		psyne__log_error("heartbeat must be 10..600000 ms, peer_timeout at least the "
+				 "heartbeat, max_peers 1..1024");
 		return -EINVAL;
 	}
 	c->memfd_min = NET_DEFAULT_MEMFD_MIN;
@@ -2077,7 +2070,7 @@ static int parse_options(struct net_chan *c, struct psyne_uri *uri)
 		uint64_t v;
 
 		if (!c->fd_passing || parse_size(s, &v) < 0 || v > NET_MEMFD_MAX) {
-			log_error("psyne: memfd_min=%s: a size up to 1G, on unix:// only", s);
+			psyne__log_error("memfd_min=%s: a size up to 1G, on unix:// only", s);
 			return -EINVAL;
 		}
 		c->memfd_min = (uint32_t)v;
@@ -2102,7 +2095,7 @@ static int listen_open(struct net_chan *c)
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)); /* best effort */
 	if (bind(fd, (struct sockaddr *)&c->addr.ss, c->addr.len) < 0 || listen(fd, 128) < 0) {
 		r = -errno;
-		log_error("psyne: cannot listen on %s: %s", c->addr.text, strerror(-r));
+		psyne__log_error("cannot listen on %s: %s", c->addr.text, strerror(-r));
 		close(fd);
 		return r;
 	}
@@ -2133,8 +2126,8 @@ static int dial_first(struct net_chan *c)
 		if (p->state == PEER_GONE)
 			return p->error;
 		if (t >= deadline) {
-			log_error("psyne: cannot connect to %s within %u ms", c->addr.text,
-				  c->connect_timeout_ms);
+			psyne__log_error("cannot connect to %s within %u ms", c->addr.text,
+					 c->connect_timeout_ms);
 			return -ETIMEDOUT;
 		}
 		c->user_waiting++;
@@ -2182,7 +2175,6 @@ int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri
 	struct net_chan *c;
 	int r;
 
-	pthread_once(&log_once, log_once_init);
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;

@@ -5,6 +5,7 @@
 
 #include "channel.h"
 #include "common/string-util.h"
+#include "log.h"
 
 /* One line per transport. */
 /* clang-format off */
@@ -44,6 +45,8 @@ PSYNE_API int psyne_open(const char *uri, struct psyne_channel **ret_channel)
 		*ret_channel = ch;
 		return 0;
 	}
+	psyne__log_error("'%s': unknown scheme '%s' (memory, ipc, unix, tcp, tls, udp)", uri,
+			 u.scheme);
 	return -EPROTONOSUPPORT;
 }
 

@@ -12,9 +12,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "common/log.h"
 #include "common/macro.h"
 #include "common/string-util.h"
+#include "log.h"
 #include "tls.h"
 
 #define PSK_MAX 64u
@@ -95,9 +95,9 @@ static int psk_find(SSL *ssl, const unsigned char *identity, size_t identity_len
 
 	if (identity_len != strlen(c->psk_identity) ||
 	    memcmp(identity, c->psk_identity, identity_len) != 0) {
-		log_warning("psyne: TLS peer offered unknown PSK identity '%.*s'",
-			    (int)MIN(identity_len, (size_t)PSK_IDENTITY_MAX),
-			    (const char *)identity);
+		psyne__log_warning("TLS peer offered unknown PSK identity '%.*s'",
+				   (int)MIN(identity_len, (size_t)PSK_IDENTITY_MAX),
+				   (const char *)identity);
 		*sess = NULL;
 		return 1; /* no match: the handshake fails for want of a key */
 	}
@@ -130,18 +130,18 @@ static int load_files(struct psyne_tls_ctx *c, const char *cert, const char *key
 
 	if (cert && SSL_CTX_use_certificate_chain_file(c->ssl_ctx, cert) != 1) {
 		last_error(err, sizeof(err));
-		log_error("psyne: tls: cannot load certificate %s: %s", cert, err);
+		psyne__log_error("tls: cannot load certificate %s: %s", cert, err);
 		return -EINVAL;
 	}
 	if (key && (SSL_CTX_use_PrivateKey_file(c->ssl_ctx, key, SSL_FILETYPE_PEM) != 1 ||
 		    SSL_CTX_check_private_key(c->ssl_ctx) != 1)) {
 		last_error(err, sizeof(err));
-		log_error("psyne: tls: cannot use private key %s: %s", key, err);
+		psyne__log_error("tls: cannot use private key %s: %s", key, err);
 		return -EINVAL;
 	}
 	if (ca && SSL_CTX_load_verify_locations(c->ssl_ctx, ca, NULL) != 1) {
 		last_error(err, sizeof(err));
-		log_error("psyne: tls: cannot load CA certificates %s: %s", ca, err);
+		psyne__log_error("tls: cannot load CA certificates %s: %s", ca, err);
 		return -EINVAL;
 	}
 	return 0;
@@ -159,15 +159,15 @@ int psyne__tls_ctx_new(struct psyne_uri *uri, bool listener, const char *host,
 	int r;
 
 	if ((cert && !key) || (key && !cert)) {
-		log_error("psyne: tls: cert= and key= go together");
+		psyne__log_error("tls: cert= and key= go together");
 		return -EINVAL;
 	}
 	if (!psk && listener && !cert) {
-		log_error("psyne: tls: a listener needs cert= and key=, or psk=");
+		psyne__log_error("tls: a listener needs cert= and key=, or psk=");
 		return -EINVAL;
 	}
 	if (verify && !streq(verify, "0") && !streq(verify, "1")) {
-		log_error("psyne: tls: verify= is 0 or 1");
+		psyne__log_error("tls: verify= is 0 or 1");
 		return -EINVAL;
 	}
 	c = calloc(1, sizeof(*c));
@@ -178,12 +178,12 @@ int psyne__tls_ctx_new(struct psyne_uri *uri, bool listener, const char *host,
 	c->host_is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
 	snprintf(c->psk_identity, sizeof(c->psk_identity), "%s", identity ? identity : "psyne");
 	if (identity && (strlen(identity) == 0 || strlen(identity) > PSK_IDENTITY_MAX)) {
-		log_error("psyne: tls: psk_identity= is 1 to %u bytes", PSK_IDENTITY_MAX);
+		psyne__log_error("tls: psk_identity= is 1 to %u bytes", PSK_IDENTITY_MAX);
 		r = -EINVAL;
 		goto fail;
 	}
 	if (psk && (parse_hex(psk, c->psk, PSK_MAX, &c->psk_len) < 0 || c->psk_len < PSK_MIN)) {
-		log_error("psyne: tls: psk= is %u to %u bytes in hex", PSK_MIN, PSK_MAX);
+		psyne__log_error("tls: psk= is %u to %u bytes in hex", PSK_MIN, PSK_MAX);
 		r = -EINVAL;
 		goto fail;
 	}
@@ -225,8 +225,8 @@ int psyne__tls_ctx_new(struct psyne_uri *uri, bool listener, const char *host,
 					   SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	} else if (!psk || ca) {
 		if (verify && streq(verify, "0")) {
-			log_warning(
-				"psyne: tls: verify=0: the listener's certificate is not checked");
+			psyne__log_warning(
+				"tls: verify=0: the listener's certificate is not checked");
 		} else {
 			if (!ca && SSL_CTX_set_default_verify_paths(c->ssl_ctx) != 1) {
 				r = -EPROTO;

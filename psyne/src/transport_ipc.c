@@ -227,8 +227,9 @@ static int ipc_open(struct psyne_uri *uri, struct psyne_channel **ret_channel)
 	uint64_t capacity;
 	int r;
 
-	if (!psyne__name_is_valid(uri->address, PSYNE_RING_NAME_MAX))
-		return -EINVAL;
+	r = psyne__uri_ring_name(uri);
+	if (r < 0)
+		return r;
 	r = psyne__uri_ring_options(uri, &mode, &capacity);
 	if (r < 0)
 		return r;

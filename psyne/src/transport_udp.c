@@ -42,11 +42,11 @@
 #include <unistd.h>
 
 #include "channel.h"
-#include "common/log.h"
 #include "common/macro.h"
 #include "common/string-util.h"
 #include "common/time-util.h"
 #include "frame.h"
+#include "log.h"
 #include "ring.h"
 #include "udp.h"
 
@@ -152,13 +152,6 @@ struct udp_chan {
 
 const struct psyne_transport psyne__transport_udp;
 
-static pthread_once_t log_once = PTHREAD_ONCE_INIT;
-
-static void log_once_init(void)
-{
-	(void)log_setup_from_env("PSYNE_LOG_LEVEL"); /* a bad value keeps the default */
-}
-
 static struct udp_chan *chan(struct psyne_channel *ch)
 {
 	return (struct udp_chan *)ch;
@@ -178,8 +171,8 @@ static int opt_number(struct psyne_uri *uri, const char *key, bool size, uint64_
 		return 0;
 	r = size ? parse_size(s, &n) : safe_atou64(s, &n);
 	if (r < 0 || n < min || n > max) {
-		log_error("psyne: udp: option %s=%s: expected %" PRIu64 " to %" PRIu64, key, s, min,
-			  max);
+		psyne__log_error("udp: option %s=%s: expected %" PRIu64 " to %" PRIu64, key, s, min,
+				 max);
 		return -EINVAL;
 	}
 	*v = n;
@@ -241,7 +234,7 @@ static int sockopt(struct udp_chan *c, int level, int name, const void *v, sockl
 	if (setsockopt(c->fd, level, name, v, len) >= 0)
 		return 0;
 	r = -errno;
-	log_error("psyne: %s: cannot %s: %s", c->text, what, strerror(-r));
+	psyne__log_error("%s: cannot %s: %s", c->text, what, strerror(-r));
 	return r;
 }
 
@@ -303,7 +296,7 @@ static int socket_open(struct udp_chan *c, const struct udp_opts *o)
 		ifindex = if_nametoindex(o->iface);
 		if (ifindex == 0) {
 			r = -errno;
-			log_error("psyne: %s: no interface '%s'", c->text, o->iface);
+			psyne__log_error("%s: no interface '%s'", c->text, o->iface);
 			return r;
 		}
 	}
@@ -330,13 +323,13 @@ static int socket_open(struct udp_chan *c, const struct udp_opts *o)
 			return r;
 		if (bind(c->fd, &c->addr.sa, len) < 0) {
 			r = -errno;
-			log_error("psyne: cannot bind %s: %s", c->text, strerror(-r));
+			psyne__log_error("cannot bind %s: %s", c->text, strerror(-r));
 			return r;
 		}
 	} else if (!c->multicast) {
 		if (connect(c->fd, &c->addr.sa, len) < 0) {
 			r = -errno;
-			log_error("psyne: cannot send to %s: %s", c->text, strerror(-r));
+			psyne__log_error("cannot send to %s: %s", c->text, strerror(-r));
 			return r;
 		}
 		c->connected = true;
@@ -374,7 +367,6 @@ static int udp_open(struct psyne_uri *uri, struct psyne_channel **ret_channel)
 	uint64_t slots;
 	int r;
 
-	pthread_once(&log_once, log_once_init);
 	r = parse_options(uri, &o);
 	if (r >= 0)
 		r = psyne__uri_check_used(uri); /* before anything is bound */
@@ -392,7 +384,7 @@ static int udp_open(struct psyne_uri *uri, struct psyne_channel **ret_channel)
 		goto fail;
 	c->multicast = addr_is_multicast(&c->addr);
 	if (!c->multicast && (o.iface || o.ttl != UINT64_MAX || o.loop != UINT64_MAX)) {
-		log_error("psyne: %s: iface, ttl and loop apply to multicast groups only", c->text);
+		psyne__log_error("%s: iface, ttl and loop apply to multicast groups only", c->text);
 		r = -EINVAL;
 		goto fail;
 	}
@@ -666,7 +658,7 @@ static void tx_drop(struct udp_chan *c, struct tx_slot *s, int err)
 {
 	s->state = TX_CANCELLED;
 	c->acct.stats.send_errors++;
-	log_debug("psyne: %s: datagram dropped: %s", c->text, strerror(-err));
+	psyne__log_debug("%s: datagram dropped: %s", c->text, strerror(-err));
 }
 
 /*

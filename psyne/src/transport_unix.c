@@ -11,8 +11,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "common/log.h"
 #include "common/macro.h"
+#include "log.h"
 #include "net.h"
 
 /* Whether a socket file at `path` is left over: nobody accepts on it. */
@@ -38,8 +38,8 @@ static int unix_resolve(const char *address, bool listen, struct psyne_net_addr 
 
 	*ret = (struct psyne_net_addr){ 0 };
 	if (n == 0 || n >= sizeof(sun->sun_path) || (address[0] == '@' && n == 1)) {
-		log_error("psyne: unix://%s: a path or @name of 1 to %zu bytes", address,
-			  sizeof(sun->sun_path) - 1);
+		psyne__log_error("unix://%s: a path or @name of 1 to %zu bytes", address,
+				 sizeof(sun->sun_path) - 1);
 		return -EINVAL;
 	}
 	sun->sun_family = AF_UNIX;

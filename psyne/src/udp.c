@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/log.h"
 #include "common/macro.h"
 #include "frame.h"
+#include "log.h"
 #include "udp.h"
 
 int psyne__udp_rx_init(struct psyne_udp_rx *rx, const char *name, uint32_t max_msg,
@@ -93,23 +93,23 @@ static void warn_once(struct psyne_udp_rx *rx, const union psyne_udp_addr *src, 
 {
 	char text[INET6_ADDRSTRLEN + 16];
 
-	if (log_get_max_level() < LOG_WARNING)
+	if (!psyne__log_enabled(PSYNE_LOG_WARNING))
 		return;
 	for (uint32_t i = 0; i < rx->n_warned; i++)
 		if (addr_equal(&rx->warned[i], src))
 			return;
 	if (rx->n_warned == PSYNE_UDP_WARNED_MAX) {
 		if (!rx->warned_full)
-			log_warning("psyne: %s: bad datagrams from more than %u sources, no longer "
-				    "logging them, ignoring",
-				    rx->name, PSYNE_UDP_WARNED_MAX);
+			psyne__log_warning("%s: bad datagrams from more than %u sources, no longer "
+					   "logging them, ignoring",
+					   rx->name, PSYNE_UDP_WARNED_MAX);
 		rx->warned_full = true;
 		return;
 	}
 	rx->warned[rx->n_warned++] = *src;
-	log_warning("psyne: %s: datagram from %s: %s, ignoring (further ones from there are only "
-		    "counted)",
-		    rx->name, psyne__udp_addr_format(src, text, sizeof(text)), why);
+	psyne__log_warning("%s: datagram from %s: %s, ignoring (further ones from there are only "
+			   "counted)",
+			   rx->name, psyne__udp_addr_format(src, text, sizeof(text)), why);
 }
 
 /* Whether the `len` bytes at `buf` are one whole DATA frame; *ret_why says why not. */

@@ -3,8 +3,9 @@
 #include <netdb.h>
 #include <string.h>
 
-#include "common/log.h"
+#include "common/macro.h"
 #include "common/string-util.h"
+#include "log.h"
 #include "ring.h"
 #include "uri.h"
 
@@ -19,6 +20,13 @@ static bool is_uri_char(char c)
 	return c > ' ' && c < 0x7f;
 }
 
+/* Every reason a URI is refused goes to the log, so that -EINVAL never comes alone. */
+static int bad_uri(const char *s, const char *why)
+{
+	psyne__log_error("'%.*s': %s", (int)MIN(strlen(s), (size_t)200), s, why);
+	return -EINVAL;
+}
+
 int psyne__uri_parse(const char *s, struct psyne_uri *ret)
 {
 	struct psyne_uri *u = ret;
@@ -28,22 +36,24 @@ int psyne__uri_parse(const char *s, struct psyne_uri *ret)
 	if (!s || !ret)
 		return -EINVAL;
 	n = strlen(s);
-	if (n == 0 || n >= sizeof(u->buf))
-		return -EINVAL;
+	if (n == 0)
+		return bad_uri(s, "empty URI (expected SCHEME://ADDRESS[?OPTIONS])");
+	if (n >= sizeof(u->buf))
+		return bad_uri(s, "URI longer than 1023 bytes");
 	for (size_t i = 0; i < n; i++)
 		if (!is_uri_char(s[i]))
-			return -EINVAL;
+			return bad_uri(s, "a URI is printable ASCII without spaces");
 
 	*u = (struct psyne_uri){ 0 };
 	memcpy(u->buf, s, n + 1);
 
 	sep = strstr(u->buf, "://");
 	if (!sep || sep == u->buf)
-		return -EINVAL;
+		return bad_uri(s, "expected SCHEME://ADDRESS (ipc://NAME, tcp://HOST:PORT, ...)");
 	*sep = 0;
 	for (p = u->buf; *p; p++)
 		if (!is_scheme_char(*p))
-			return -EINVAL;
+			return bad_uri(s, "a scheme is lowercase letters and digits");
 	u->scheme = u->buf;
 
 	u->address = sep + 3;
@@ -51,7 +61,7 @@ int psyne__uri_parse(const char *s, struct psyne_uri *ret)
 	if (query)
 		*query++ = 0;
 	if (isempty(u->address))
-		return -EINVAL;
+		return bad_uri(s, "no address after '://'");
 
 	while (query) {
 		char *next = strchr(query, '&'), *eq;
@@ -59,20 +69,23 @@ int psyne__uri_parse(const char *s, struct psyne_uri *ret)
 		if (next)
 			*next++ = 0;
 		if (*query == 0)
-			return -EINVAL;
+			return bad_uri(s, "an empty option ('?&', '&&' or a trailing '&')");
 		if (u->n_opts >= PSYNE_URI_OPTS_MAX)
-			return -EINVAL;
+			return bad_uri(s, "more than 16 options");
 		eq = strchr(query, '=');
 		if (eq) {
 			*eq = 0;
 			if (strchr(eq + 1, '='))
-				return -EINVAL;
+				return bad_uri(s, "an option with two '='");
 		}
 		if (*query == 0)
-			return -EINVAL;
+			return bad_uri(s, "an option without a name");
 		for (size_t i = 0; i < u->n_opts; i++)
-			if (streq(u->opts[i].key, query))
-				return -EINVAL; /* given twice */
+			if (streq(u->opts[i].key, query)) {
+				psyne__log_error("'%.*s': option '%s' given twice",
+						 (int)MIN(n, (size_t)200), s, query);
+				return -EINVAL;
+			}
 		u->opts[u->n_opts].key = query;
 		u->opts[u->n_opts].value = eq ? eq + 1 : "";
 		u->n_opts++;
@@ -94,8 +107,12 @@ const char *psyne__uri_get(struct psyne_uri *uri, const char *key)
 int psyne__uri_check_used(const struct psyne_uri *uri)
 {
 	for (size_t i = 0; i < uri->n_opts; i++)
-		if (!uri->opts[i].used)
+		if (!uri->opts[i].used) {
+			psyne__log_error("%s://%s: unknown option '%s' (docs/psyne.md lists each "
+					 "scheme's options)",
+					 uri->scheme, uri->address, uri->opts[i].key);
 			return -EINVAL;
+		}
 	return 0;
 }
 
@@ -115,6 +132,16 @@ bool psyne__name_is_valid(const char *name, size_t max_len)
 	return true;
 }
 
+int psyne__uri_ring_name(const struct psyne_uri *uri)
+{
+	if (!psyne__name_is_valid(uri->address, PSYNE_RING_NAME_MAX)) {
+		psyne__log_error("%s://%s: a channel name is 1 to %u characters of [A-Za-z0-9._-]",
+				 uri->scheme, uri->address, PSYNE_RING_NAME_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int psyne__uri_ring_options(struct psyne_uri *uri, uint32_t *ret_mode, uint64_t *ret_capacity)
 {
 	const char *v;
@@ -125,17 +152,22 @@ int psyne__uri_ring_options(struct psyne_uri *uri, uint32_t *ret_mode, uint64_t 
 	v = psyne__uri_get(uri, "mode");
 	if (v) {
 		r = psyne__mode_from_string(v);
-		if (r < 0)
+		if (r < 0) {
+			psyne__log_error("%s://%s: mode=%s: expected spsc, mpsc, spmc or mpmc",
+					 uri->scheme, uri->address, v);
 			return r;
+		}
 		mode = (uint32_t)r;
 	}
 	v = psyne__uri_get(uri, "capacity");
 	if (v) {
 		r = parse_size(v, &capacity);
-		if (r < 0)
+		if (r < 0 || capacity < PSYNE_RING_MIN_CAPACITY ||
+		    capacity > PSYNE_RING_MAX_CAPACITY) {
+			psyne__log_error("%s://%s: capacity=%s: expected a size from 4K to 1G",
+					 uri->scheme, uri->address, v);
 			return -EINVAL;
-		if (capacity < PSYNE_RING_MIN_CAPACITY || capacity > PSYNE_RING_MAX_CAPACITY)
-			return -EINVAL;
+		}
 		/* Round up to a power of two: the ring masks positions. */
 		while ((capacity & (capacity - 1)) != 0)
 			capacity = (capacity | (capacity - 1)) + 1;
@@ -188,13 +220,13 @@ int psyne__uri_resolve(const char *address, bool listen, int socktype, struct ad
 	int r;
 
 	if (psyne__uri_host_port(address, host, sizeof(host), &port) < 0) {
-		log_error("psyne: %s: expected HOST:PORT (IPv6 as [ADDR]:PORT, port 1-65535)",
-			  address);
+		psyne__log_error("%s: expected HOST:PORT (IPv6 as [ADDR]:PORT, port 1-65535)",
+				 address);
 		return -EINVAL;
 	}
 	r = getaddrinfo(listen && streq(host, "*") ? NULL : host, port, &hints, ret);
 	if (r != 0) {
-		log_error("psyne: %s: %s", address, gai_strerror(r));
+		psyne__log_error("%s: %s", address, gai_strerror(r));
 		return r == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
 	}
 	return 0;

@@ -26,13 +26,14 @@ struct psyne_uri {
 	} opts[PSYNE_URI_OPTS_MAX];
 };
 
-/* Parses `s` into *ret. -EINVAL: malformed (empty parts, bad characters, too long). */
+/* Parses `s` into *ret. -EINVAL, with the reason logged: malformed (empty parts, bad
+ * characters, too long). */
 int psyne__uri_parse(const char *s, struct psyne_uri *ret);
 
 /* The value of option `key`, marking it used; NULL when absent. */
 const char *psyne__uri_get(struct psyne_uri *uri, const char *key);
 
-/* -EINVAL, naming nothing, when an option was never read. */
+/* -EINVAL, with an error logged naming it, when an option was never read. */
 int psyne__uri_check_used(const struct psyne_uri *uri);
 
 /* Whether `name` is 1 to max_len characters of [A-Za-z0-9._-]. */
@@ -52,7 +53,11 @@ int psyne__uri_host_port(const char *address, char *host, size_t size, const cha
 struct addrinfo;
 int psyne__uri_resolve(const char *address, bool listen, int socktype, struct addrinfo **ret);
 
-/* Parses mode= and capacity= of a ring URI; absent ones come back as UINT32_MAX and 0. */
+/* Checks the NAME of a ring URI (memory://, ipc://): -EINVAL, with the reason logged. */
+int psyne__uri_ring_name(const struct psyne_uri *uri);
+
+/* Parses mode= and capacity= of a URI; absent ones come back as UINT32_MAX and 0.
+ * -EINVAL, with the reason logged, for a bad value. */
 int psyne__uri_ring_options(struct psyne_uri *uri, uint32_t *ret_mode, uint64_t *ret_capacity);
 
 #endif

@@ -253,19 +253,25 @@ def timeouts():
 @test
 def open_and_send_failures():
     name = channel("fail")
+    # A URI the library refuses is a usage error: its reason, in one line, and status 2.
     status, out, err = run("cat", "ipc://%s?colour=blue" % name, "--recv")
-    assert status == 1, status
-    assert err == "psyne: cat: Failed to open 'ipc://%s?colour=blue': Invalid argument\n" % name
+    assert status == 2, status
+    assert err == ("psyne: cat: ipc://%s: unknown option 'colour' (docs/psyne.md lists each "
+                   "scheme's options)\nTry 'psyne cat --help'.\n" % name), err
     status, out, err = run("cat", "pigeon://%s" % name, "--recv")
-    assert status == 1, status
-    assert err == ("psyne: cat: Failed to open 'pigeon://%s': "
-                   "Unknown URI scheme, or unsupported segment or protocol version\n" % name), err
+    assert status == 2, status
+    assert err == ("psyne: cat: 'pigeon://%s': unknown scheme 'pigeon' (memory, ipc, unix, tcp, "
+                   "tls, udp)\nTry 'psyne cat --help'.\n" % name), err
+    status, out, err = run("cat", "tcp://localhost:http?listen", "--recv")
+    assert status == 2, status
+    assert err.startswith("psyne: cat: localhost:http: expected HOST:PORT"), err
 
     uri = "ipc://%s?capacity=4K&mode=mpsc" % name
     recv = receiver_ready(name, uri)
     status, out, err = run("cat", "ipc://%s?mode=spsc" % name, "--data=x")
     assert status == 1, status
-    assert err.endswith(": Channel exists with another mode or capacity\n"), err
+    assert err == ("psyne: cat: cannot open 'ipc://%s?mode=spsc': Channel exists with another "
+                   "mode or capacity\n" % name), err
     status, out, err = run("cat", uri, "--data=" + "x" * 3000)
     assert status == 1, status
     assert err == "psyne: cat: A message of 3000 bytes does not fit '%s' (at most 2016 bytes).\n" \

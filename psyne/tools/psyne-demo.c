@@ -507,6 +507,12 @@ static int run(void)
 	return r < 0 ? r : q;
 }
 
+/* libpsyne says nothing by itself: its messages go to this program's log. */
+static void log_sink(int level, const char *message, void *userdata)
+{
+	log_full(level, "%s", message);
+}
+
 int main(int argc, char *argv[])
 {
 	int r;
@@ -516,6 +522,7 @@ int main(int argc, char *argv[])
 	if (r <= 0)
 		return r < 0 ? 2 : EXIT_SUCCESS;
 
+	psyne_set_log_func(log_sink, log_get_max_level(), NULL);
 	r = run();
 	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

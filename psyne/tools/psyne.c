@@ -180,6 +180,7 @@ static int dispatch(int argc, char *argv[], bool *ret_usage)
 					argv[optind + (int)verb->max_args]);
 
 	*ret_usage = false;
+	tool_log_setup();
 	return verb->run((int)n, argv + optind);
 }
 
@@ -195,6 +196,6 @@ int main(int argc, char *argv[])
 
 	r = dispatch(argc - optind, argv + optind, &usage);
 	if (r < 0)
-		return usage ? 2 : EXIT_FAILURE;
+		return usage || tool_usage_error_printed() ? 2 : EXIT_FAILURE;
 	return EXIT_SUCCESS;
 }

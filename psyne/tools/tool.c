@@ -9,13 +9,22 @@
 
 #include "common/log.h"
 #include "common/string-util.h"
+#include "psyne.h"
 #include "tool.h"
+
+static bool usage_error_printed;
+
+bool tool_usage_error_printed(void)
+{
+	return usage_error_printed;
+}
 
 int tool_usage_error(const char *verb, const char *format, ...)
 {
 	char msg[512];
 	va_list ap;
 
+	usage_error_printed = true;
 	va_start(ap, format);
 	(void)vsnprintf(msg, sizeof(msg), format, ap);
 	va_end(ap);
@@ -59,6 +68,47 @@ int tool_parse_log_level(const char *verb, const char *value)
 		return tool_usage_error(verb, "--log-level: invalid level '%s'", value);
 	log_set_max_level(level);
 	return 0;
+}
+
+/* While tool_open() runs, the library's reason for failing is kept for its one error line. */
+static char open_reason[512];
+static bool open_capturing;
+
+static void log_sink(int level, const char *message, void *userdata)
+{
+	if (open_capturing && level <= LOG_ERR) {
+		snprintf(open_reason, sizeof(open_reason), "%s", message);
+		return;
+	}
+	log_full(level, "%s", message);
+}
+
+void tool_log_setup(void)
+{
+	/* Errors always reach the sink, so that tool_open() can give the reason. */
+	psyne_set_log_func(log_sink, MAX(log_get_max_level(), LOG_ERR), NULL);
+}
+
+int tool_open(const char *verb, const char *uri, struct psyne_channel **ret_channel)
+{
+	int r;
+
+	open_reason[0] = 0;
+	open_capturing = true;
+	r = psyne_open(uri, ret_channel);
+	open_capturing = false;
+	if (r >= 0)
+		return r;
+	/* A URI the library refuses as written is a usage error; anything else is a failure. */
+	if (r == -EINVAL || r == -EPROTONOSUPPORT) {
+		(void)tool_usage_error(verb, "%s",
+				       open_reason[0] ? open_reason : psyne_strerror(r));
+		return -EINVAL;
+	}
+	if (open_reason[0])
+		return log_error_errno(r, "%s: cannot open '%s': %s (%s)", verb, uri, open_reason,
+				       psyne_strerror(r));
+	return log_error_errno(r, "%s: cannot open '%s': %s", verb, uri, psyne_strerror(r));
 }
 
 bool tool_utf8_is_valid(const void *data, size_t size)

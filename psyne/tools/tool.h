@@ -64,6 +64,9 @@ void verb_bench_help(void);
  */
 int tool_usage_error(const char *verb, const char *format, ...) _printf_(2, 3);
 
+/* Whether tool_usage_error() has been called: a run() that fails after one exits with 2. */
+bool tool_usage_error_printed(void);
+
 /*
  * For getopt_long's '?' and ':' (the option string must start with ':' or "+:"): names the
  * unknown option or the one missing its value, from argv and optopt, as a usage error.
@@ -72,6 +75,21 @@ int tool_option_error(const char *verb, int c, char *const argv[]);
 
 /* --log-level=LEVEL of a verb: sets the level, or returns a usage error. */
 int tool_parse_log_level(const char *verb, const char *value);
+
+/*
+ * Hands libpsyne's messages to this tool's log (stderr, "psyne: ..."), up to the level set
+ * by --log-level or PSYNE_LOG_LEVEL: the library says nothing by itself.
+ */
+void tool_log_setup(void);
+
+/*
+ * psyne_open() for a verb, with one error line when it fails: the library's own reason. A
+ * URI refused as written (-EINVAL, -EPROTONOSUPPORT) is a usage error: the line is followed
+ * by "Try 'psyne VERB --help'." and -EINVAL comes back, for exit status 2. Any other
+ * failure comes back as it is, already logged.
+ */
+struct psyne_channel;
+int tool_open(const char *verb, const char *uri, struct psyne_channel **ret_channel);
 
 /* Whether `size` bytes are well-formed UTF-8 (no overlongs, surrogates or values past
  * U+10FFFF), so that a JSON string can carry them and give back the same bytes. */

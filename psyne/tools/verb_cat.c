@@ -651,9 +651,9 @@ int verb_cat_run(int n_args, char *args[])
 	struct psyne_channel *ch = NULL;
 	int r;
 
-	r = psyne_open(uri, &ch);
+	r = tool_open("cat", uri, &ch);
 	if (r < 0)
-		return log_error_errno(r, "cat: Failed to open '%s': %s", uri, psyne_strerror(r));
+		return r;
 	r = arg_send ? cat_send(ch, uri) : cat_recv(ch, uri);
 	psyne_close(ch);
 	return r;
