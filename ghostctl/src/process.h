@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Starting programs the way STYLE.md section 13 asks: an argv array through posix_spawn,
- * never a shell. Shared by every verb that runs a tool (QEMU, qemu-img, virtiofsd, ssh).
+ * Starting programs the way docs/CONTRIBUTING.md, "Command-line programs", asks: an argv
+ * array through posix_spawn, never a shell. Shared by every verb that runs a tool (QEMU,
+ * qemu-img, virtiofsd, ssh).
  */
 #ifndef GC_PROCESS_H
 #define GC_PROCESS_H

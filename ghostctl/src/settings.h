@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ghostctl's settings, layered (STYLE.md section 13); each layer overrides the one before:
+ * ghostctl's settings, layered (docs/CONTRIBUTING.md, "Command-line programs"); each layer
+ * overrides the one before:
  *
  *   1. built-in defaults (the table in settings.c)
  *   2. $GHOSTCTL_SYSCONFDIR/ghostctl/ghostctl.conf   (default /etc/ghostctl/ghostctl.conf)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Verb tables and their one dispatcher (STYLE.md section 13).
+ * Verb tables and their one dispatcher (docs/CONTRIBUTING.md, "Command-line programs").
  *
  * A verb is a leaf (it has run()) or a group (it has children, as `vm` and `vm snapshot`).
  * Each verb declares its options in a table; the dispatcher parses them with getopt_long,

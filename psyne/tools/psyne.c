@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * psyne: the command-line tool of libpsyne. Verbs come from one table (STYLE.md section
- * 13): `psyne cat` sends or receives on any channel through the public API, `psyne stat`
- * lists the ipc:// channels and network handles of this user without joining them, `psyne
- * bench` runs the side-by-side benchmark.
+ * psyne: the command-line tool of libpsyne. Verbs come from one table (docs/CONTRIBUTING.md,
+ * "Command-line programs"): `psyne cat` sends or receives on any channel through the public
+ * API, `psyne stat` lists the ipc:// channels and network handles of this user without
+ * joining them, `psyne bench` runs the side-by-side benchmark.
  */
 #include <errno.h>
 #include <getopt.h>

@@ -3,11 +3,11 @@
  * The psyne tool: one verb table in psyne.c, one file per verb (verb_cat.c, verb_stat.c),
  * helpers shared by the verbs in tool.c.
  *
- * A verb parses its own options (STYLE.md section 13): its parse_argv() gets argv with the
- * verb as argv[0], returns < 0 after printing one usage error line, 0 for "done, exit 0"
- * (after --help), > 0 to go on, and leaves optind at the first positional argument. The
- * dispatcher then checks the number of positional arguments against the table and calls
- * run(), which returns 0 or a negative errno it has already logged.
+ * A verb parses its own options (docs/CONTRIBUTING.md, "Command-line programs"): its
+ * parse_argv() gets argv with the verb as argv[0], returns < 0 after printing one usage error
+ * line, 0 for "done, exit 0" (after --help), > 0 to go on, and leaves optind at the first
+ * positional argument. The dispatcher then checks the number of positional arguments against
+ * the table and calls run(), which returns 0 or a negative errno it has already logged.
  */
 #ifndef PSYNE_TOOL_H
 #define PSYNE_TOOL_H

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The unit-test harness (STYLE.md section 11).
+ * The unit-test harness (docs/CONTRIBUTING.md, "Unit tests").
  *
  *	TEST(ring_wraps)
  *	{
