@@ -22,7 +22,9 @@
  * that dies keeps its slot until a survivor notices (a waiter looks at its peers' pidfds
  * every PSYNE_CHECK_NS) and reaps it by moving the slot to the next generation. From then
  * on its tag is stale: a consumer turns a stale RESERVED record into CANCELLED and skips it,
- * head moves over a stale CLAIMED record as if released, and a stale lock is broken.
+ * head moves over a stale CLAIMED record as if released, and a stale lock is broken. A
+ * producer stores tail after it has published, so one that died may have left published
+ * records past tail: the next producer walks over them first (see repair_tail()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -427,6 +429,9 @@ static void slot_retire(struct psyne_ring *r, uint32_t i, uint64_t w)
 	uint64_t messages = atomic_load_explicit(&s->messages, memory_order_relaxed);
 	uint64_t bytes = atomic_load_explicit(&s->bytes, memory_order_relaxed);
 	uint32_t role = atomic_load(&s->role);
+	/* Before the slot is free: whoever produces next must look past tail (repair_tail()). */
+	if (role & PSYNE_ROLE_PRODUCER)
+		atomic_store(&hdr->tail_check, 1);
 	if (!atomic_compare_exchange_strong(&s->word, &w, free_word))
 		return; /* somebody else retired it */
 	atomic_fetch_add_explicit(&hdr->retired_messages, messages, memory_order_relaxed);
@@ -615,6 +620,11 @@ void psyne__ring_leave(struct psyne_ring *r)
 		return;
 	if ((r->role & PSYNE_ROLE_CONSUMER) && !r->multi_consumer)
 		publish_head(r, true);
+	if (r->lazy) {
+		/* Closing cancels it: nothing was lost for repair_tail() to count. */
+		atomic_store_explicit(&r->hdr->lazy_at, 0, memory_order_relaxed);
+		r->lazy = false;
+	}
 	slot_retire(r, r->slot, r->word);
 	for (uint32_t i = 0; i < PSYNE_RING_SLOTS; i++)
 		r->peers[i].pidfd = safe_close(r->peers[i].pidfd);
@@ -960,6 +970,47 @@ static void write_reservation(struct psyne_ring *r, uint64_t t, uint64_t wrap, u
 }
 
 /*
+ * A producer that left or died may have stopped anywhere in reserve or commit, and it
+ * stores tail last: records it published can lie past tail, and the consumers may have read
+ * them already. Writing from the stale tail would overwrite them under the consumers' feet.
+ * So the first producer after it (slot_retire() set tail_check) walks from tail over what
+ * was published to the end marker, which is always stored before anything that leads to
+ * it. A single producer that died holding its unpublished reservation (lazy_at names the
+ * tail it was taken at) lost that message: it is counted with the reclaimed ones. Runs as
+ * the single producer or under prod_lock, and the one that stopped is gone: nothing past
+ * tail moves while we walk but the consumers' state words, never to 0.
+ */
+static int repair_tail(struct psyne_ring *r)
+{
+	struct psyne_ring_hdr *hdr = r->hdr;
+	uint64_t start = atomic_load(&hdr->tail), t = start;
+
+	if (start % PSYNE_REC_ALIGN != 0)
+		return -EPROTO;
+	for (;;) {
+		uint32_t st = atomic_load(&rec_at(r, t)->state), kind = rec_kind(st);
+		int64_t len;
+
+		if (st == 0)
+			break;
+		if (kind < PSYNE_REC_RESERVED || kind > PSYNE_REC_WRAP)
+			return -EPROTO;
+		len = rec_len(r, t, kind, start + r->capacity);
+		if (len < 0)
+			return (int)len;
+		t += (uint64_t)len;
+	}
+	if (t == start && !r->lazy &&
+	    atomic_load_explicit(&hdr->lazy_at, memory_order_relaxed) == (start | 1))
+		atomic_fetch_add_explicit(&hdr->reclaimed, 1, memory_order_relaxed);
+	atomic_store_explicit(&hdr->lazy_at, 0, memory_order_relaxed);
+	if (t != start)
+		atomic_store_explicit(&hdr->tail, t, memory_order_release);
+	atomic_store_explicit(&hdr->tail_check, 0, memory_order_relaxed);
+	return 0;
+}
+
+/*
  * A single producer keeps its newest reservation to itself ("lazy"): nothing goes into shared
  * memory until commit, which writes the whole header once and publishes it. The cache line
  * a caught-up consumer polls then changes once per message instead of twice. tail stays
@@ -973,7 +1024,13 @@ static int try_reserve_locked(struct psyne_ring *r, struct reserve_ctx *c)
 	struct psyne_ring_hdr *hdr = r->hdr;
 	uint64_t t, off, wrap = 0, total;
 	struct psyne_ring_rec *rec;
+	int ret;
 
+	if (atomic_load_explicit(&hdr->tail_check, memory_order_relaxed) != 0) {
+		ret = repair_tail(r);
+		if (ret < 0)
+			return ret;
+	}
 	/* A second reservation while the first is still held: the first must be visible now, so
 	 * that a crash leaves a record behind it that a consumer can step over. */
 	if (r->lazy) {
@@ -1019,6 +1076,8 @@ static int try_reserve_locked(struct psyne_ring *r, struct reserve_ctx *c)
 		r->lazy_pos = t + wrap;
 		r->lazy_wrap = wrap;
 		r->lazy_end = t + total;
+		/* On a line only producers write: what a successor needs to count it if we die. */
+		atomic_store_explicit(&hdr->lazy_at, t | 1, memory_order_relaxed);
 	}
 
 	*c->msg = (struct psyne_msg){
@@ -1165,6 +1224,7 @@ void psyne__ring_cancel(struct psyne_ring *r, struct psyne_msg *msg)
 		return;
 	if (is_lazy(r, msg)) {
 		/* Nothing of it was shared and tail never moved past it: just forget it. */
+		atomic_store_explicit(&r->hdr->lazy_at, 0, memory_order_relaxed);
 		r->lazy = false;
 		msg->priv[1] = 0;
 		return;

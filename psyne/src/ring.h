@@ -33,7 +33,7 @@
 
 #define PSYNE_RING_MAGIC 0x454e5950u /* "PYNE" little-endian */
 #define PSYNE_RING_VERSION_MAJOR 1u
-#define PSYNE_RING_VERSION_MINOR 0u
+#define PSYNE_RING_VERSION_MINOR 1u /* 1: tail_check and lazy_at */
 #define PSYNE_RING_SLOTS 64u
 #define PSYNE_RING_SLOTS_OFFSET 512u
 #define PSYNE_RING_DATA_OFFSET 8192u
@@ -106,8 +106,11 @@ struct psyne_ring_hdr {
 	/* line 2: producer side, written by producers */
 	_Atomic uint64_t tail;
 	_Atomic uint32_t prod_lock; /* owner tag of the producer in the critical section */
-	uint32_t reserved1;
-	uint64_t reserved2[6];
+	/* set when a producer left or died: tail may lag behind what it published */
+	_Atomic uint32_t tail_check;
+	/* single producer: tail | 1 when it took its unpublished reservation, else stale */
+	_Atomic uint64_t lazy_at;
+	uint64_t reserved2[5];
 	/* line 3: consumer side, written by consumers */
 	_Atomic uint64_t rd;
 	/* multi-consumer: the tag of the consumer claiming or reclaiming */
@@ -147,6 +150,8 @@ struct psyne_ring_hdr {
 _Static_assert(sizeof(struct psyne_ring_hdr) == 512, "ring header abi");
 _Static_assert(offsetof(struct psyne_ring_hdr, name) == 64, "ring header abi");
 _Static_assert(offsetof(struct psyne_ring_hdr, tail) == 128, "ring header abi");
+_Static_assert(offsetof(struct psyne_ring_hdr, tail_check) == 140, "ring header abi");
+_Static_assert(offsetof(struct psyne_ring_hdr, lazy_at) == 144, "ring header abi");
 _Static_assert(offsetof(struct psyne_ring_hdr, rd) == 192, "ring header abi");
 _Static_assert(offsetof(struct psyne_ring_hdr, head) == 256, "ring header abi");
 _Static_assert(offsetof(struct psyne_ring_hdr, epoch) == 320, "ring header abi");
