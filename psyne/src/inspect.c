@@ -30,9 +30,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "abstract.h"
 #include "common/macro.h"
 #include "common/string-util.h"
 #include "inspect.h"
+#include "member.h"
 #include "uri.h"
 
 /* The longest walk over queued records; a 1 GiB ring of 16-byte records is 64M of them. */
@@ -221,132 +223,46 @@ void psyne__inspect_check_alive(struct psyne_inspect_channel *ch)
 }
 
 /* A decimal number of at most 10 digits, without sign or leading zero, up to `end`. */
-static int parse_decimal(const char *s, const char *end, uint32_t max, uint32_t *ret)
-{
-	uint64_t v = 0;
-
-	if (s == end || end - s > 10 || (s[0] == '0' && end - s > 1))
-		return -EINVAL;
-	for (const char *p = s; p < end; p++) {
-		if (*p < '0' || *p > '9')
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
-	if (v > max)
-		return -EINVAL;
-	*ret = (uint32_t)v;
-	return 0;
-}
-
 int psyne__inspect_parse_socket(const char *path, uid_t uid, char ret_name[static 64],
 				pid_t *ret_pid, int *ret_fd)
 {
-	const char *p, *slash;
-	char name[64];
-	uint32_t v, pid, fd;
+	struct psyne_member m;
+	int r;
 
-	p = startswith(path, "@psyne/1/");
-	if (!p)
-		return -EINVAL;
-	slash = strchr(p, '/');
-	if (!slash || parse_decimal(p, slash, UINT32_MAX, &v) < 0 || v != (uint32_t)uid)
-		return -EINVAL;
-
-	p = slash + 1;
-	slash = strchr(p, '/');
-	if (!slash || (size_t)(slash - p) >= sizeof(name))
-		return -EINVAL;
-	memcpy(name, p, (size_t)(slash - p));
-	name[slash - p] = 0;
-	if (!psyne__name_is_valid(name, PSYNE_RING_NAME_MAX))
-		return -EINVAL;
-
-	p = startswith(slash, "/m/");
-	if (!p)
-		return -EINVAL;
-	slash = strchr(p, '/');
-	if (!slash || parse_decimal(p, slash, INT32_MAX, &pid) < 0 || pid == 0)
-		return -EINVAL;
-	p = slash + 1;
-	if (parse_decimal(p, p + strlen(p), INT32_MAX, &fd) < 0)
-		return -EINVAL;
-
-	memcpy(ret_name, name, sizeof(name));
-	*ret_pid = (pid_t)pid;
-	*ret_fd = (int)fd;
+	r = psyne__member_parse(path, uid, &m);
+	if (r < 0)
+		return r;
+	_Static_assert(sizeof(m.name) <= 64, "name fits");
+	memcpy(ret_name, m.name, sizeof(m.name));
+	*ret_pid = m.pid;
+	*ret_fd = m.fd;
 	return 0;
 }
 
-/* Another process's memfd, mapped read-only. */
-struct mapping {
-	void *mem;
-	uint64_t size;
-	uint64_t ino;
-};
-
-static void mapping_done(struct mapping *m)
+/* Maps /proc/PID/fd/FD read-only under the checks of psyne__member_map(). */
+static int map_fd(pid_t pid, int memfd, uint64_t min_size, uint64_t max_size,
+		  struct psyne_member_map *ret)
 {
-	if (m->mem)
-		(void)munmap(m->mem, (size_t)m->size);
-	m->mem = NULL;
+	struct psyne_member m = { .pid = pid, .fd = memfd };
+
+	return psyne__member_map(&m, false, min_size, max_size, ret);
 }
 
 /*
- * Maps /proc/PID/fd/FD read-only once it is known to be a regular file of our uid, sealed
- * against shrinking and growing, of min_size to max_size bytes. -ENOENT (and what open()
- * says of a vanished process) means "not what the name says any more"; -EPROTO is the
- * file's answer.
- */
-static int map_fd(pid_t pid, int memfd, uint64_t min_size, uint64_t max_size, struct mapping *ret)
-{
-	_cleanup_close_ int fd = -EBADF;
-	struct stat st;
-	char path[64];
-	void *mem;
-	int seals;
-
-	/* Look before opening: opening a device or a FIFO someone named here has effects. */
-	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, memfd);
-	if (stat(path, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return -ENOENT;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
-		return -ENOENT; /* not what the name says it is */
-
-	/* Unsealed, its owner could shrink it under the mapping and turn reads into SIGBUS. */
-	seals = fcntl(fd, F_GET_SEALS);
-	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW))
-		return -EPROTO;
-	if (st.st_size < 0 || (uint64_t)st.st_size < min_size || (uint64_t)st.st_size > max_size)
-		return -EPROTO;
-
-	mem = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	if (mem == MAP_FAILED)
-		return -errno;
-	*ret = (struct mapping){ .mem = mem, .size = (uint64_t)st.st_size, .ino = st.st_ino };
-	return 0;
-}
-
-/*
- * Maps the segment behind member PID/FD read-only and reads it. -ENOENT (and what open()
- * says of a vanished process) means "not a member any more"; anything else is the
- * channel's answer.
+ * Maps the segment behind member PID/FD read-only and reads it. -ENOENT means "not a member
+ * (any more)": gone, or never a segment of this name; anything else is the channel's answer.
  */
 static int inspect_member(const char *name, pid_t pid, int memfd, struct psyne_inspect_channel *ret)
 {
-	_cleanup_(mapping_done) struct mapping m = { .mem = NULL };
+	_cleanup_(psyne__member_map_done) struct psyne_member_map m = { .fd = -EBADF };
 	int r;
 
+	/* A name is only a pointer, which anyone may bind (member.h): what it leads to is a
+	 * member of this channel only if it is a segment that calls itself so. */
 	r = map_fd(pid, memfd, PSYNE_RING_DATA_OFFSET,
 		   psyne__ring_region_size(PSYNE_RING_MAX_CAPACITY), &m);
-	if (r < 0)
-		return r;
+	if (r < 0 || !psyne__ring_is_named(m.mem, m.size, name))
+		return -ENOENT;
 	r = psyne__inspect_segment(m.mem, m.size, name, ret);
 	if (r < 0)
 		return r;
@@ -361,116 +277,11 @@ static bool member_gone(int r)
 	return r == -ENOENT || r == -ESRCH || r == -ENOTDIR;
 }
 
-struct member_ref {
-	char name[64];
-	pid_t pid;
-	int fd;
-};
-
-struct member_list {
-	struct member_ref *refs;
-	size_t n, allocated;
-};
-
-static void member_list_done(struct member_list *l)
-{
-	free(l->refs);
-	*l = (struct member_list){ .n = 0 };
-}
-
-static int member_cmp(const void *a, const void *b)
-{
-	const struct member_ref *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-
-	if (c != 0)
-		return c;
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return x->fd < y->fd ? -1 : x->fd > y->fd;
-}
-
-static struct member_ref *member_list_add(struct member_list *l)
-{
-	if (l->n == l->allocated) {
-		size_t n = MAX(l->allocated * 2, (size_t)16);
-		struct member_ref *refs = reallocarray(l->refs, n, sizeof(*refs));
-
-		if (!refs)
-			return NULL;
-		l->refs = refs;
-		l->allocated = n;
-	}
-	return &l->refs[l->n++];
-}
-
-/*
- * Calls `f` with every abstract socket path /proc/net/unix lists ("@..."), until it returns
- * a negative errno, which is returned.
- */
-static int for_each_socket(int (*f)(const char *path, void *userdata), void *userdata)
-{
-	_cleanup_fclose_ FILE *file = NULL;
-	char line[512];
-
-	file = fopen("/proc/net/unix", "re");
-	if (!file)
-		return -errno;
-	while (fgets(line, sizeof(line), file)) {
-		char *path;
-		int r;
-
-		line[strcspn(line, "\n")] = 0;
-		path = strrchr(line, ' ');
-		if (!path || path[1] != '@')
-			continue;
-		r = f(path + 1, userdata);
-		if (r < 0)
-			return r;
-	}
-	return ferror(file) ? -EIO : 0;
-}
-
-struct member_filter {
-	const char *name; /* NULL: every channel */
-	uid_t uid;
-	struct member_list *list;
-};
-
-static int add_member(const char *path, void *userdata)
-{
-	struct member_filter *m = userdata;
-	struct member_ref ref, *slot;
-
-	if (psyne__inspect_parse_socket(path, m->uid, ref.name, &ref.pid, &ref.fd) < 0)
-		return 0;
-	if (m->name && !streq(m->name, ref.name))
-		return 0;
-	slot = member_list_add(m->list);
-	if (!slot)
-		return -ENOMEM;
-	*slot = ref;
-	return 0;
-}
-
-/* Collects the members named in /proc/net/unix, sorted by channel name. */
-static int list_members(const char *filter, struct member_list *ret)
-{
-	struct member_filter m = { .name = filter, .uid = geteuid(), .list = ret };
-	int r;
-
-	r = for_each_socket(add_member, &m);
-	if (r < 0)
-		return r;
-	if (ret->n > 0)
-		qsort(ret->refs, ret->n, sizeof(*ret->refs), member_cmp);
-	return 0;
-}
-
 int psyne__inspect_ipc(const char *name, psyne_inspect_func_t func, void *userdata)
 {
-	_cleanup_(member_list_done) struct member_list l = { .n = 0 };
 	_cleanup_free_ struct psyne_inspect_channel *ch = NULL;
+	_cleanup_free_ struct psyne_member *refs = NULL;
+	size_t n;
 	int r, found = 0;
 
 	if (!func)
@@ -478,21 +289,20 @@ int psyne__inspect_ipc(const char *name, psyne_inspect_func_t func, void *userda
 	ch = malloc(sizeof(*ch));
 	if (!ch)
 		return -ENOMEM;
-	r = list_members(name, &l);
+	r = psyne__member_list(name, &refs, &n);
 	if (r < 0)
 		return r;
 
-	for (size_t i = 0, next; i < l.n; i = next) {
+	for (size_t i = 0, next; i < n; i = next) {
 		int error = -ENOENT;
 
 		/* Every member maps the same segment: the first that can be read answers. */
-		for (next = i; next < l.n && streq(l.refs[next].name, l.refs[i].name); next++) {
+		for (next = i; next < n && streq(refs[next].name, refs[i].name); next++) {
 			int q;
 
 			if (error == 0)
 				continue;
-			q = inspect_member(l.refs[next].name, l.refs[next].pid, l.refs[next].fd,
-					   ch);
+			q = inspect_member(refs[next].name, refs[next].pid, refs[next].fd, ch);
 			/* Success wins; otherwise the first error that is not "gone" is kept. */
 			if (q == 0 || member_gone(error))
 				error = q;
@@ -500,7 +310,7 @@ int psyne__inspect_ipc(const char *name, psyne_inspect_func_t func, void *userda
 		if (member_gone(error))
 			continue; /* the channel vanished while we looked */
 
-		r = func(l.refs[i].name, error < 0 ? NULL : ch, error, userdata);
+		r = func(refs[i].name, error < 0 ? NULL : ch, error, userdata);
 		if (r < 0)
 			return r;
 		found++;
@@ -668,16 +478,17 @@ int psyne__inspect_parse_net_socket(const char *path, uid_t uid, pid_t *ret_pid,
 	if (!p)
 		return -EINVAL;
 	slash = strchr(p, '/');
-	if (!slash || parse_decimal(p, slash, UINT32_MAX, &v) < 0 || v != (uint32_t)uid)
+	if (!slash || psyne__abstract_parse_number(p, slash, UINT32_MAX, &v) < 0 ||
+	    v != (uint32_t)uid)
 		return -EINVAL;
 	p = startswith(slash, "/net/");
 	if (!p)
 		return -EINVAL;
 	slash = strchr(p, '/');
-	if (!slash || parse_decimal(p, slash, INT32_MAX, &pid) < 0 || pid == 0)
+	if (!slash || psyne__abstract_parse_number(p, slash, INT32_MAX, &pid) < 0 || pid == 0)
 		return -EINVAL;
 	p = slash + 1;
-	if (parse_decimal(p, p + strlen(p), INT32_MAX, &fd) < 0)
+	if (psyne__abstract_parse_number(p, p + strlen(p), INT32_MAX, &fd) < 0)
 		return -EINVAL;
 
 	*ret_pid = (pid_t)pid;
@@ -685,29 +496,56 @@ int psyne__inspect_parse_net_socket(const char *path, uid_t uid, pid_t *ret_pid,
 	return 0;
 }
 
-struct net_filter {
-	uid_t uid;
-	struct member_list *list;
+struct net_ref {
+	pid_t pid;
+	int fd;
 };
+
+struct net_list {
+	uid_t uid;
+	struct net_ref *refs;
+	size_t n, allocated;
+};
+
+static void net_list_done(struct net_list *l)
+{
+	free(l->refs);
+	l->refs = NULL;
+}
 
 static int add_net(const char *path, void *userdata)
 {
-	struct net_filter *m = userdata;
-	struct member_ref ref = { .name = "" }, *slot;
+	struct net_list *l = userdata;
+	struct net_ref ref;
 
-	if (psyne__inspect_parse_net_socket(path, m->uid, &ref.pid, &ref.fd) < 0)
+	if (psyne__inspect_parse_net_socket(path, l->uid, &ref.pid, &ref.fd) < 0)
 		return 0;
-	slot = member_list_add(m->list);
-	if (!slot)
-		return -ENOMEM;
-	*slot = ref;
+	if (l->n == l->allocated) {
+		size_t n = MAX(l->allocated * 2, (size_t)16);
+		struct net_ref *refs = reallocarray(l->refs, n, sizeof(*refs));
+
+		if (!refs)
+			return -ENOMEM;
+		l->refs = refs;
+		l->allocated = n;
+	}
+	l->refs[l->n++] = ref;
 	return 0;
+}
+
+static int net_ref_cmp(const void *a, const void *b)
+{
+	const struct net_ref *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->fd < y->fd ? -1 : x->fd > y->fd;
 }
 
 /* Maps the page behind PID/FD read-only and reads it; errors as inspect_member(). */
 static int inspect_net_page(pid_t pid, int memfd, struct psyne_inspect_net *ret)
 {
-	_cleanup_(mapping_done) struct mapping m = { .mem = NULL };
+	_cleanup_(psyne__member_map_done) struct psyne_member_map m = { .fd = -EBADF };
 	int r;
 
 	r = map_fd(pid, memfd, sizeof(struct psyne_netstat_hdr), NET_PAGE_MAX, &m);
@@ -722,9 +560,8 @@ static int inspect_net_page(pid_t pid, int memfd, struct psyne_inspect_net *ret)
 
 int psyne__inspect_net(psyne_inspect_net_func_t func, void *userdata)
 {
-	_cleanup_(member_list_done) struct member_list l = { .n = 0 };
 	_cleanup_free_ struct psyne_inspect_net *net = NULL;
-	struct net_filter m = { .uid = geteuid(), .list = &l };
+	_cleanup_(net_list_done) struct net_list l = { .uid = geteuid() };
 	int r, found = 0;
 
 	if (!func)
@@ -732,11 +569,11 @@ int psyne__inspect_net(psyne_inspect_net_func_t func, void *userdata)
 	net = malloc(sizeof(*net));
 	if (!net)
 		return -ENOMEM;
-	r = for_each_socket(add_net, &m);
+	r = psyne__abstract_for_each(add_net, &l);
 	if (r < 0)
 		return r;
 	if (l.n > 0)
-		qsort(l.refs, l.n, sizeof(*l.refs), member_cmp);
+		qsort(l.refs, l.n, sizeof(*l.refs), net_ref_cmp);
 
 	for (size_t i = 0; i < l.n; i++) {
 		int error = inspect_net_page(l.refs[i].pid, l.refs[i].fd, net);

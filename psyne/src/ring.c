@@ -329,6 +329,14 @@ int psyne__ring_check(const void *mem, uint64_t size, const char *name, uint32_t
 	return 0;
 }
 
+bool psyne__ring_is_named(const void *mem, uint64_t size, const char *name)
+{
+	const struct psyne_ring_hdr *hdr = mem;
+
+	return mem && size >= PSYNE_RING_DATA_OFFSET && hdr->magic == PSYNE_RING_MAGIC &&
+	       memchr(hdr->name, 0, sizeof(hdr->name)) && strcmp(hdr->name, name) == 0;
+}
+
 /* The start time of a process in clock ticks since boot (field 22 of /proc/PID/stat). */
 static int proc_start_time(pid_t pid, uint64_t *ret)
 {

@@ -33,7 +33,7 @@
 
 #define PSYNE_RING_MAGIC 0x454e5950u /* "PYNE" little-endian */
 #define PSYNE_RING_VERSION_MAJOR 1u
-#define PSYNE_RING_VERSION_MINOR 1u /* 1: tail_check and lazy_at */
+#define PSYNE_RING_VERSION_MINOR 1u /* 1: tail_check, lazy_at, ready */
 #define PSYNE_RING_SLOTS 64u
 #define PSYNE_RING_SLOTS_OFFSET 512u
 #define PSYNE_RING_DATA_OFFSET 8192u
@@ -136,7 +136,8 @@ struct psyne_ring_hdr {
 	_Atomic uint64_t reclaimed;
 	/* set when a participant cannot use membarrier(): everyone then publishes with seq_cst */
 	_Atomic uint32_t strong_publish;
-	uint32_t reserved5a;
+	/* ipc://: 1 once the segment won its name's election (transport_ipc.c); joiners wait */
+	_Atomic uint32_t ready;
 	uint64_t reserved5[1];
 	/* lines 6 and 7: futex words, written only by sleepers and wakers, read by every commit
 	 * and every head move; on lines of their own so the cursors never drag them along */
@@ -226,6 +227,12 @@ int psyne__ring_format(void *mem, uint64_t size, const char *name, uint32_t mode
  */
 int psyne__ring_check(const void *mem, uint64_t size, const char *name, uint32_t mode,
 		      uint64_t capacity);
+
+/*
+ * Whether a region of `size` bytes says it is a psyne segment called `name` (magic and name
+ * only): what tells a segment from whatever else a hostile name may point at.
+ */
+bool psyne__ring_is_named(const void *mem, uint64_t size, const char *name);
 
 /*
  * Joins a checked region: takes a slot. `shared` says whether other processes map it. The
