@@ -48,7 +48,7 @@
  * tls:// adds cert=PEM, key=PEM, ca=PEM (a dialer checks the listener against it, default
  * the system store; a listener with ca= requires dialers to show a certificate it signed),
  * verify=0 (dialer: do not check), or psk=HEX (16 to 64 bytes) and psk_identity=NAME for a
- * pre-shared key instead of certificates.
+ * pre-shared key instead of certificates, which each side then requires the other to prove.
  *
  * udp://HOST:PORT carries one message per datagram (docs/psyne.md, section "udp"). HOST is
  * a name, an IPv4 address or an IPv6 address in brackets. With `?listen` the handle binds

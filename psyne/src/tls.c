@@ -105,6 +105,13 @@ static int psk_find(SSL *ssl, const unsigned char *identity, size_t identity_len
 	return *sess ? 1 : 0;
 }
 
+/* A PSK dialer's verify callback: a certificate, whatever it is, is not the key. */
+static int refuse_certificate(int preverify_ok, X509_STORE_CTX *ctx)
+{
+	X509_STORE_CTX_set_error(ctx, X509_V_ERR_APPLICATION_VERIFICATION);
+	return 0;
+}
+
 static int parse_hex(const char *s, uint8_t *out, size_t max, size_t *ret_len)
 {
 	size_t n = strlen(s);
@@ -158,6 +165,11 @@ int psyne__tls_ctx_new(struct psyne_uri *uri, bool listener, const char *host,
 	unsigned char ip[16];
 	int r;
 
+	if (psk && (cert || key || ca || verify)) {
+		psyne__log_error("tls: psk= replaces certificates: leave out cert=, key=, ca= and "
+				 "verify=");
+		return -EINVAL;
+	}
 	if ((cert && !key) || (key && !cert)) {
 		psyne__log_error("tls: cert= and key= go together");
 		return -EINVAL;
@@ -213,17 +225,20 @@ int psyne__tls_ctx_new(struct psyne_uri *uri, bool listener, const char *host,
 			r = -EPROTO;
 			goto fail;
 		}
-		if (listener)
+		if (listener) {
 			SSL_CTX_set_psk_find_session_callback(c->ssl_ctx, psk_find);
-		else
+		} else {
 			SSL_CTX_set_psk_use_session_callback(c->ssl_ctx, psk_use);
+			/* A listener that shows a certificate instead has not proved the key. */
+			SSL_CTX_set_verify(c->ssl_ctx, SSL_VERIFY_PEER, refuse_certificate);
+		}
 	}
 	if (listener) {
 		/* A CA means: dialers must show a certificate it signed. */
 		if (ca)
 			SSL_CTX_set_verify(c->ssl_ctx,
 					   SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-	} else if (!psk || ca) {
+	} else if (!psk) {
 		if (verify && streq(verify, "0")) {
 			psyne__log_warning(
 				"tls: verify=0: the listener's certificate is not checked");
@@ -357,8 +372,17 @@ int psyne__tls_handshake(struct psyne_tls *t, short *ret_want, char *reason, siz
 
 	ERR_clear_error();
 	r = SSL_do_handshake(t->ssl);
-	if (r == 1)
+	if (r == 1) {
+		const struct psyne_tls_ctx *c = SSL_CTX_get_app_data(SSL_get_SSL_CTX(t->ssl));
+
+		/* With a key, both sides must have proved it: a session made without the PSK
+		 * (certificates, or none) authenticated nobody. */
+		if (c->psk_len > 0 && !SSL_session_reused(t->ssl)) {
+			snprintf(reason, size, "the peer did not prove the pre-shared key");
+			return -EACCES;
+		}
 		return 0;
+	}
 	e = SSL_get_error(t->ssl, r);
 	switch (e) {
 	case SSL_ERROR_WANT_READ:

@@ -137,6 +137,10 @@ static void session(const char *lopts, const char *dopts, int error)
 	}
 	ASSERT_OK_ZERO(pthread_join(th, NULL));
 	ASSERT_EQ(t.error, error);
+	if (error != 0) {
+		char buf[8];
+		ASSERT_ERROR(psyne_recv(lc, buf, sizeof(buf), NULL, 0), EAGAIN); /* nothing came */
+	}
 	psyne_close(lc);
 }
 
@@ -211,6 +215,13 @@ TEST(psk_wrong_identity)
 	session("psk=" KEY1 "&psk_identity=a", "psk=" KEY1 "&psk_identity=b", -EACCES);
 }
 
+/* A PSK dialer meets a listener that shows a certificate (even one it could verify) and
+ * does not know the key: it must refuse, before any of its messages leave. */
+TEST(psk_dialer_refuses_a_listener_without_the_key)
+{
+	with_certs(CERT("server"), "psk=" KEY1, -EACCES);
+}
+
 TEST(bad_options)
 {
 	struct psyne_channel *ch = NULL;
@@ -223,6 +234,12 @@ TEST(bad_options)
 	ASSERT_ERROR(psyne_open("tls://127.0.0.1:1?listen&cert=/nonexistent&key=/nonexistent", &ch),
 		     EINVAL);
 	ASSERT_ERROR(psyne_open("tls://127.0.0.1:1?verify=2&psk=" KEY1, &ch), EINVAL);
+	/* A key replaces certificates; both would leave it unclear what is checked. */
+	ASSERT_ERROR(psyne_open("tls://127.0.0.1:1?ca=/etc/ssl/certs/ca-certificates.crt&psk=" KEY1,
+				&ch),
+		     EINVAL);
+	ASSERT_ERROR(psyne_open("tls://127.0.0.1:1?verify=0&psk=" KEY1, &ch), EINVAL);
+	ASSERT_ERROR(psyne_open("tls://127.0.0.1:1?listen&cert=/a&key=/b&psk=" KEY1, &ch), EINVAL);
 }
 
 /* A plain tcp:// dialer at a tls:// listener is refused; the listener goes on serving. */
