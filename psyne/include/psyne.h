@@ -14,12 +14,14 @@
  *   tls://HOST:PORT stream over TCP with TLS 1.3
  *   udp://HOST:PORT one message per datagram, unicast or multicast
  *
- * Options follow as a query: `?mode=spsc|mpsc|spmc|mpmc` (default spsc) and
+ * Options follow as a query: `?mode=spsc|mpsc|spmc|mpmc` (default spsc),
  * `&capacity=1M` (ring bytes; K, M and G suffixes; rounded up to a power of two; at least
- * 4K, at most 1G; default 1M). Several producers or consumers each open their own handle
- * on the same URI. In the spmc and mpmc modes each message goes to exactly one consumer.
- * A handle becomes a producer on its first reserve or send, and a consumer on its first
- * receive or recv.
+ * 4K, at most 1G; default 1M) and `&wait=auto|spin|block` (how this handle waits: auto, the
+ * default, spins only while the other side runs on another CPU and sleeps otherwise; spin
+ * never sleeps, for threads pinned to CPUs of their own; block never spins). Several producers or
+ * consumers each open their own handle on the same URI. In the spmc and mpmc modes each message
+ * goes to exactly one consumer. A handle becomes a producer on its first reserve or send, and a
+ * consumer on its first receive or recv.
  *
  * Joining: the second and later openers of a NAME may leave `mode` and `capacity` out and
  * get the channel's; naming a different one fails with -EEXIST. NAME is 1 to 48

@@ -51,8 +51,10 @@
 #include "ring.h"
 
 #define PSYNE_CHECK_NS (20ull * 1000 * 1000) /* peer liveness cadence while waiting */
-#define PSYNE_SPIN_NS (50ull * 1000)	     /* spin this long before sleeping */
+#define PSYNE_SPIN_MAX_NS (50ull * 1000)     /* the longest a waiter spins before sleeping */
+#define PSYNE_SPIN_MIN_NS (2ull * 1000)	     /* ... and the shortest, while spinning pays */
 #define PSYNE_SPIN_MAX_PAUSES 4u
+#define PSYNE_CPU_EVERY 256u /* a producer that never waits says where it runs this often */
 #define PSYNE_HEAD_BATCH 16u /* a single consumer publishes head every capacity/16 bytes */
 #define PSYNE_LOCK_RETRY_NS (1000ull * 1000) /* sleep bound while the producer lock is busy */
 #define PSYNE_LINE 64u
@@ -179,16 +181,39 @@ static void fence_before_sleep(struct psyne_ring *r)
 	(strong_publish(r) ? atomic_store((word), (val)) :                                         \
 			     atomic_store_explicit((word), (val), memory_order_release))
 
-static bool anyone_sleeps(_Atomic uint32_t *waiters)
+static bool anyone_sleeps(const struct psyne_ring *r, struct psyne_ring_event *ev)
 {
-	atomic_signal_fence(memory_order_seq_cst); /* see "Asymmetric fences" above */
-	return atomic_load_explicit(waiters, memory_order_relaxed) > 0;
+	if (strong_publish(r))
+		return atomic_load(&ev->waiters) > 0; /* after a seq_cst store: ordered */
+	atomic_signal_fence(memory_order_seq_cst);    /* see "Asymmetric fences" above */
+	return atomic_load_explicit(&ev->waiters, memory_order_relaxed) > 0;
 }
 
-static void wake_all(const struct psyne_ring *r, _Atomic uint32_t *seq)
+static void wake_all(const struct psyne_ring *r, struct psyne_ring_event *ev)
 {
-	atomic_fetch_add(seq, 1);
-	(void)futex(seq, FUTEX_WAKE, INT_MAX, NULL, r->shared); /* nothing to do on failure */
+	atomic_store(&ev->woken, 1);
+	atomic_fetch_add(&ev->seq, 1);
+	(void)futex(&ev->seq, FUTEX_WAKE, INT_MAX, NULL, r->shared); /* nothing to do on failure */
+}
+
+/*
+ * A publisher's wake-up: one per sleep, not one per message. A sleeper clears `woken` before
+ * it reads the futex word it will sleep on; the first publisher after that sets it and wakes
+ * everyone, and the ones after it, while the sleeper has not run yet, see it set and need no
+ * system call: the wake-up they would make is already under way. Without this, a producer
+ * sharing its CPU with a sleeping consumer made one futex call per message until the
+ * consumer got the CPU, and fell to a few million messages a second.
+ */
+static void notify(struct psyne_ring *r, struct psyne_ring_event *ev)
+{
+	if (!anyone_sleeps(r, ev))
+		return;
+	if (atomic_load_explicit(&ev->woken, memory_order_relaxed) != 0 ||
+	    atomic_exchange(&ev->woken, 1) != 0)
+		return;
+	r->wakes++;
+	atomic_fetch_add(&ev->seq, 1);
+	(void)futex(&ev->seq, FUTEX_WAKE, INT_MAX, NULL, r->shared); /* nothing to do on failure */
 }
 
 /*
@@ -267,6 +292,26 @@ int psyne__mode_from_string(const char *s)
 		if (strcmp(s, psyne__mode_to_string(i)) == 0)
 			return (int)i;
 	return -EINVAL;
+}
+
+int psyne__wait_from_string(const char *s)
+{
+	static const char *const names[_PSYNE_WAIT_MAX] = {
+		[PSYNE_WAIT_AUTO] = "auto",
+		[PSYNE_WAIT_SPIN] = "spin",
+		[PSYNE_WAIT_BLOCK] = "block",
+	};
+
+	for (uint32_t i = 0; i < _PSYNE_WAIT_MAX; i++)
+		if (strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -EINVAL;
+}
+
+void psyne__ring_set_wait(struct psyne_ring *r, uint32_t wait_mode)
+{
+	if (wait_mode < _PSYNE_WAIT_MAX)
+		r->wait_mode = wait_mode;
 }
 
 int psyne__ring_format(void *mem, uint64_t size, const char *name, uint32_t mode, uint64_t capacity)
@@ -422,6 +467,8 @@ static bool peer_alive(struct psyne_ring *r, uint32_t i, uint64_t w)
 
 static void advance_head(struct psyne_ring *r);
 static void adopt_consumer_side(struct psyne_ring *r);
+static unsigned allowed_cpus(void);
+static void say_cpu(struct psyne_ring *r);
 static void publish_head(struct psyne_ring *r, bool force);
 
 /* Moves slot `i` from word `w` to FREE and undoes what its owner held. */
@@ -460,8 +507,8 @@ static void slot_retire(struct psyne_ring *r, uint32_t i, uint64_t w)
 		advance_head(r);
 
 	atomic_fetch_add(&hdr->epoch, 1);
-	wake_all(r, &hdr->data_seq);
-	wake_all(r, &hdr->space_seq);
+	wake_all(r, &hdr->data);
+	wake_all(r, &hdr->space);
 }
 
 /*
@@ -479,10 +526,15 @@ static void update_peers(struct psyne_ring *r, bool check_alive)
 	 * side that is just arriving gone.
 	 */
 	uint32_t ever = atomic_load_explicit(&hdr->ever, memory_order_acquire);
+	/* The other side: producers for a consumer, consumers for a producer. */
+	uint32_t other = (r->role & PSYNE_ROLE_CONSUMER ? PSYNE_ROLE_PRODUCER : 0) |
+			 (r->role & PSYNE_ROLE_PRODUCER ? PSYNE_ROLE_CONSUMER : 0);
 	uint32_t roles = 0;
 
+	r->n_others = 0;
 	for (uint32_t i = 0; i < PSYNE_RING_SLOTS; i++) {
 		uint64_t w = atomic_load_explicit(&r->slots[i].word, memory_order_acquire);
+		uint32_t role;
 
 		if (slot_state(w) != PSYNE_SLOT_ACTIVE)
 			continue;
@@ -490,7 +542,10 @@ static void update_peers(struct psyne_ring *r, bool check_alive)
 			slot_retire(r, i, w);
 			continue;
 		}
-		roles |= atomic_load_explicit(&r->slots[i].role, memory_order_acquire);
+		role = atomic_load_explicit(&r->slots[i].role, memory_order_acquire);
+		roles |= role;
+		if (i != r->slot && (role & other))
+			r->others[r->n_others++] = (uint8_t)i;
 	}
 
 	/* A handle on both sides (memory:// loopback) is its own peer: never gone. */
@@ -502,8 +557,10 @@ static void update_peers(struct psyne_ring *r, bool check_alive)
 	    !(roles & PSYNE_ROLE_CONSUMER))
 		r->peers_gone = true;
 	r->epoch = epoch;
-	if (check_alive)
+	if (check_alive) {
 		r->next_check_ns = now_nsec(CLOCK_MONOTONIC) + PSYNE_CHECK_NS;
+		r->one_cpu = allowed_cpus() <= 1; /* affinity may have changed */
+	}
 }
 
 /* Cheap per-call look: only when membership changed since we last looked. */
@@ -584,6 +641,8 @@ int psyne__ring_join(struct psyne_ring *r, void *mem, uint64_t size, bool shared
 		.multi_consumer = hdr->mode == PSYNE_MODE_SPMC || hdr->mode == PSYNE_MODE_MPMC,
 		.pid = pid,
 		.evict = cpu_can_evict(),
+		.spin_ns = PSYNE_SPIN_MAX_NS,
+		.one_cpu = allowed_cpus() <= 1,
 	};
 	for (uint32_t i = 0; i < PSYNE_RING_SLOTS; i++)
 		r->peers[i].pidfd = -EBADF;
@@ -612,9 +671,11 @@ int psyne__ring_join(struct psyne_ring *r, void *mem, uint64_t size, bool shared
 		atomic_store_explicit(&s->messages, 0, memory_order_relaxed);
 		atomic_store_explicit(&s->bytes, 0, memory_order_relaxed);
 		atomic_store_explicit(&s->start_time, start, memory_order_release);
+		atomic_store_explicit(&s->cpu, 0, memory_order_relaxed);
 		r->slot = i;
 		r->word = nw;
 		r->tag = make_tag(i, gen);
+		say_cpu(r);
 		atomic_fetch_add(&hdr->epoch, 1);
 		update_peers(r, false);
 		return 0;
@@ -666,13 +727,84 @@ static int ring_sleep(struct psyne_ring *r, _Atomic uint32_t *seq, uint32_t seen
 }
 
 /*
- * Runs `try` until it stops saying -EAGAIN: first spinning, then sleeping on the futex
- * `seq`, announcing the sleep in `waiters` so that the other side knows to wake us.
+ * Waiting. Spinning pays only while the other side runs on another CPU: then a message
+ * arrives within the spin, with no system call on either side. When it shares our CPU,
+ * every spin is time taken from it, and the one thing that helps is to sleep at once and
+ * let it run. A handle therefore says in its slot on which CPU it runs (at each wait, and
+ * every PSYNE_CPU_EVERY commits for a producer that never waits), and a waiter whose peers
+ * all last said "your CPU", or whose process may use one CPU only, does not spin. Otherwise
+ * it spins for a budget that follows what spinning has earned: a wait that ended while
+ * spinning raises it to a few times what it took, one that ended asleep halves it, and every
+ * PSYNE_EXPLORE_EVERY-th wait tries the whole PSYNE_SPIN_MAX_NS, so that a budget driven
+ * down while the peer was descheduled (more threads than CPUs) comes back when it runs
+ * again. wait=spin (never sleep: for users who pin) and wait=block (never spin) override it.
  */
-static int ring_wait(struct psyne_ring *r, _Atomic uint32_t *seq, _Atomic uint32_t *waiters,
+#define PSYNE_EXPLORE_EVERY 64u
+
+static unsigned allowed_cpus(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) == 0)
+		return (unsigned)CPU_COUNT(&set);
+	return (unsigned)MAX(sysconf(_SC_NPROCESSORS_ONLN), 1L);
+}
+
+/* Notes in our slot the CPU we run on now, if it changed. */
+static void say_cpu(struct psyne_ring *r)
+{
+	int cpu = sched_getcpu();
+	uint32_t v = cpu >= 0 ? (uint32_t)cpu + 1 : 0;
+
+	if (v != r->cpu) {
+		r->cpu = v;
+		atomic_store_explicit(&r->slots[r->slot].cpu, v, memory_order_relaxed);
+	}
+}
+
+/* Whether every peer of the other side last said it runs on our CPU. */
+static bool peers_on_my_cpu(const struct psyne_ring *r)
+{
+	if (r->cpu == 0 || r->n_others == 0)
+		return false;
+	for (uint32_t i = 0; i < r->n_others; i++)
+		if (atomic_load_explicit(&r->slots[r->others[i]].cpu, memory_order_relaxed) !=
+		    r->cpu)
+			return false;
+	return true;
+}
+
+/* How long this wait may spin: 0, a budget, or UINT64_MAX (until the deadline). */
+static uint64_t spin_budget(struct psyne_ring *r)
+{
+	if (r->wait_mode == PSYNE_WAIT_SPIN)
+		return UINT64_MAX;
+	if (r->wait_mode == PSYNE_WAIT_BLOCK || r->one_cpu || peers_on_my_cpu(r))
+		return 0;
+	if (++r->waits % PSYNE_EXPLORE_EVERY == 0)
+		return PSYNE_SPIN_MAX_NS;
+	return r->spin_ns;
+}
+
+/* A spin that ended after `spent` ns: with what it waited for (`paid`), or not. */
+static void spin_done(struct psyne_ring *r, uint64_t spent, bool paid)
+{
+	if (r->wait_mode != PSYNE_WAIT_AUTO)
+		return;
+	if (paid)
+		r->spin_ns = MIN(PSYNE_SPIN_MAX_NS, MAX(r->spin_ns, 4 * spent + PSYNE_SPIN_MIN_NS));
+	else
+		r->spin_ns = MAX(PSYNE_SPIN_MIN_NS, r->spin_ns / 2);
+}
+
+/*
+ * Runs `try` until it stops saying -EAGAIN: first spinning (see "Waiting"), then sleeping
+ * on `ev`, announcing the sleep so that the other side knows to wake us.
+ */
+static int ring_wait(struct psyne_ring *r, struct psyne_ring_event *ev,
 		     int (*try)(struct psyne_ring *r, void *ctx), void *ctx, int timeout_ms)
 {
-	uint64_t deadline, spin_end, now;
+	uint64_t deadline, budget, start, now;
 	int ret;
 
 	ret = try(r, ctx);
@@ -690,21 +822,36 @@ static int ring_wait(struct psyne_ring *r, _Atomic uint32_t *seq, _Atomic uint32
 		return -EAGAIN;
 
 	deadline = deadline_from_timeout_ms(timeout_ms);
-	spin_end = now + PSYNE_SPIN_NS;
+	say_cpu(r);
+	budget = spin_budget(r);
+	start = now;
+	r->spins += budget > 0;
 	/*
 	 * Polls back off exponentially (to PSYNE_SPIN_MAX_PAUSES pauses): a poller that keeps
 	 * re-reading the line the other side is writing takes it away after every store, and
 	 * a little distance lets a burst of records land in a line before we pull it over.
 	 */
-	for (unsigned i = 1, pauses = 1;; i++) {
+	for (unsigned i = 1, pauses = 1; budget > 0; i++) {
 		for (unsigned j = 0; j < pauses; j++)
 			cpu_relax();
 		ret = try(r, ctx);
-		if (ret != -EAGAIN)
+		if (ret != -EAGAIN) {
+			spin_done(r, now_nsec(CLOCK_MONOTONIC) - start, true);
 			return ret;
+		}
 		pauses = MIN(pauses * 2, PSYNE_SPIN_MAX_PAUSES);
-		if ((i & 15) == 0 && now_nsec(CLOCK_MONOTONIC) >= MIN(spin_end, deadline))
+		if ((i & 15) != 0)
+			continue;
+		now = now_nsec(CLOCK_MONOTONIC);
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		if (budget != UINT64_MAX && now - start >= budget) {
+			spin_done(r, now - start, false);
 			break;
+		}
+		/* Spinning for good (wait=spin) still notices a peer that died. */
+		if (r->shared && now >= r->next_check_ns)
+			update_peers(r, true);
 	}
 
 	for (;;) {
@@ -713,18 +860,20 @@ static int ring_wait(struct psyne_ring *r, _Atomic uint32_t *seq, _Atomic uint32
 		if (r->shared && now_nsec(CLOCK_MONOTONIC) >= r->next_check_ns)
 			update_peers(r, true);
 
-		atomic_fetch_add(waiters, 1);
-		seen = atomic_load(seq);
+		atomic_fetch_add(&ev->waiters, 1);
+		atomic_store(&ev->woken, 0); /* before `seen`: see notify() */
+		seen = atomic_load(&ev->seq);
 		fence_before_sleep(r);
 		r->waiting = true;
 		ret = try(r, ctx);
 		r->waiting = false;
 		if (ret != -EAGAIN) {
-			atomic_fetch_sub(waiters, 1);
+			atomic_fetch_sub(&ev->waiters, 1);
 			return ret;
 		}
-		ret = ring_sleep(r, seq, seen, deadline);
-		atomic_fetch_sub(waiters, 1);
+		r->sleeps++;
+		ret = ring_sleep(r, &ev->seq, seen, deadline);
+		atomic_fetch_sub(&ev->waiters, 1);
 		if (ret < 0)
 			return ret;
 		ret = try(r, ctx);
@@ -815,8 +964,8 @@ static bool advance_head_locked(struct psyne_ring *r)
 		atomic_store(&hdr->head, h);
 		moved = true;
 	}
-	if (moved && atomic_load(&hdr->space_waiters) > 0)
-		wake_all(r, &hdr->space_seq);
+	if (moved)
+		notify(r, &hdr->space);
 	if (moved) {
 		/* Only what this call released: below that, another consumer may have handed
 		 * lines back already and producers may be filling them again. */
@@ -841,8 +990,7 @@ static void publish_head(struct psyne_ring *r, bool force)
 	if (!force && r->head_local - r->head_published < r->capacity / PSYNE_HEAD_BATCH)
 		return;
 	PUBLISH(r, &hdr->head, r->head_local);
-	if (anyone_sleeps(&hdr->space_waiters))
-		wake_all(r, &hdr->space_seq);
+	notify(r, &hdr->space);
 	r->head_published = r->head_local;
 }
 
@@ -862,7 +1010,7 @@ static void consume_released(struct psyne_ring *r, uint64_t rd)
 	if (r->head_local - r->evicted >= PSYNE_EVICT_BATCH)
 		evict_released(r, r->head_local);
 	PUBLISH(r, &r->hdr->consumed, r->head_local);
-	publish_head(r, r->caught_up || anyone_sleeps(&r->hdr->space_waiters));
+	publish_head(r, r->caught_up || anyone_sleeps(r, &r->hdr->space));
 }
 
 /*
@@ -1132,8 +1280,7 @@ int psyne__ring_reserve(struct psyne_ring *r, size_t size, int timeout_ms,
 	ret = take_role(r, PSYNE_ROLE_PRODUCER);
 	if (ret < 0)
 		return ret;
-	return ring_wait(r, &r->hdr->space_seq, &r->hdr->space_waiters, try_reserve, &c,
-			 timeout_ms);
+	return ring_wait(r, &r->hdr->space, try_reserve, &c, timeout_ms);
 }
 
 /* The record a producer's message refers to, if it is still that producer's reservation. */
@@ -1153,8 +1300,7 @@ static struct psyne_ring_rec *own_reservation(struct psyne_ring *r, const struct
 static void publish(struct psyne_ring *r, struct psyne_ring_rec *rec, uint32_t kind)
 {
 	PUBLISH(r, &rec->state, rec_state(kind, 0));
-	if (anyone_sleeps(&r->hdr->data_waiters))
-		wake_all(r, &r->hdr->data_seq);
+	notify(r, &r->hdr->data);
 }
 
 /* Whether `msg` is this producer's lazy reservation (see try_reserve_locked()). */
@@ -1188,8 +1334,7 @@ static void commit_lazy(struct psyne_ring *r, const struct psyne_msg *msg)
 		committed = rec_state(PSYNE_REC_WRAP, 0);
 	}
 	PUBLISH(r, &rec->state, committed);
-	if (anyone_sleeps(&r->hdr->data_waiters))
-		wake_all(r, &r->hdr->data_seq);
+	notify(r, &r->hdr->data);
 	atomic_store_explicit(&r->hdr->tail, r->lazy_end, memory_order_release);
 	r->lazy = false;
 }
@@ -1218,6 +1363,8 @@ int psyne__ring_commit(struct psyne_ring *r, struct psyne_msg *msg)
 
 	r->messages++;
 	r->bytes += msg->size;
+	if (r->messages % PSYNE_CPU_EVERY == 0)
+		say_cpu(r); /* for a consumer deciding whether to spin (see "Waiting") */
 	atomic_store_explicit(&s->messages, r->messages, memory_order_relaxed);
 	atomic_store_explicit(&s->bytes, r->bytes, memory_order_relaxed);
 	msg->priv[1] = 0;
@@ -1361,7 +1508,7 @@ int psyne__ring_receive(struct psyne_ring *r, int timeout_ms, size_t max_size,
 	ret = take_role(r, PSYNE_ROLE_CONSUMER);
 	if (ret < 0)
 		return ret;
-	return ring_wait(r, &r->hdr->data_seq, &r->hdr->data_waiters, try_receive, &c, timeout_ms);
+	return ring_wait(r, &r->hdr->data, try_receive, &c, timeout_ms);
 }
 
 /*

@@ -33,7 +33,7 @@
 
 #define PSYNE_RING_MAGIC 0x454e5950u /* "PYNE" little-endian */
 #define PSYNE_RING_VERSION_MAJOR 1u
-#define PSYNE_RING_VERSION_MINOR 1u /* 1: tail_check, lazy_at, ready */
+#define PSYNE_RING_VERSION_MINOR 1u /* 1: tail_check, lazy_at, ready, event.woken, slot cpu */
 #define PSYNE_RING_SLOTS 64u
 #define PSYNE_RING_SLOTS_OFFSET 512u
 #define PSYNE_RING_DATA_OFFSET 8192u
@@ -70,6 +70,14 @@ enum {
 #define PSYNE_ROLE_PRODUCER 1u
 #define PSYNE_ROLE_CONSUMER 2u
 
+/* How a handle waits (the wait= option): ring.c, "Waiting". */
+enum {
+	PSYNE_WAIT_AUTO,  /* spin while the other side runs on another CPU, else sleep */
+	PSYNE_WAIT_SPIN,  /* never sleep: spin until the timeout (pinned, dedicated CPUs) */
+	PSYNE_WAIT_BLOCK, /* never spin: sleep at once */
+	_PSYNE_WAIT_MAX,
+};
+
 struct psyne_ring_rec {
 	_Atomic uint32_t state; /* kind | owner tag << 4 */
 	_Atomic uint32_t len;	/* record bytes with this header, multiple of 16 */
@@ -85,9 +93,24 @@ struct psyne_ring_slot {
 	uint32_t reserved0;
 	_Atomic uint64_t messages; /* committed by this slot, written by its owner only */
 	_Atomic uint64_t bytes;
-	uint64_t reserved1[3];
+	_Atomic uint32_t cpu; /* 1 + the CPU its owner last called in on; 0: not known */
+	uint32_t reserved1a;
+	uint64_t reserved1[2];
 };
 _Static_assert(sizeof(struct psyne_ring_slot) == 64, "slot abi");
+
+/*
+ * What sleepers wait on (ring.c, "Waiting"): a futex word bumped by wakers, the number of
+ * handles asleep or about to be, and whether a waker already bumped the word for them.
+ */
+struct psyne_ring_event {
+	_Atomic uint32_t seq;
+	_Atomic uint32_t waiters;
+	_Atomic uint32_t woken; /* set by the waker that bumps seq; cleared by a new sleeper */
+	uint32_t reserved0;
+	uint64_t reserved[6];
+};
+_Static_assert(sizeof(struct psyne_ring_event) == 64, "event abi");
 
 struct psyne_ring_hdr {
 	/* line 0: identity, written once by the creator before the region is shared */
@@ -141,12 +164,8 @@ struct psyne_ring_hdr {
 	uint64_t reserved5[1];
 	/* lines 6 and 7: futex words, written only by sleepers and wakers, read by every commit
 	 * and every head move; on lines of their own so the cursors never drag them along */
-	_Atomic uint32_t data_seq; /* bumped when a record was committed and someone sleeps */
-	_Atomic uint32_t data_waiters;
-	uint64_t reserved6[7];
-	_Atomic uint32_t space_seq; /* bumped when space was freed and someone sleeps */
-	_Atomic uint32_t space_waiters;
-	uint64_t reserved7[7];
+	struct psyne_ring_event data;  /* a record was committed */
+	struct psyne_ring_event space; /* space was freed */
 };
 _Static_assert(sizeof(struct psyne_ring_hdr) == 512, "ring header abi");
 _Static_assert(offsetof(struct psyne_ring_hdr, name) == 64, "ring header abi");
@@ -156,8 +175,8 @@ _Static_assert(offsetof(struct psyne_ring_hdr, lazy_at) == 144, "ring header abi
 _Static_assert(offsetof(struct psyne_ring_hdr, rd) == 192, "ring header abi");
 _Static_assert(offsetof(struct psyne_ring_hdr, head) == 256, "ring header abi");
 _Static_assert(offsetof(struct psyne_ring_hdr, epoch) == 320, "ring header abi");
-_Static_assert(offsetof(struct psyne_ring_hdr, data_seq) == 384, "ring header abi");
-_Static_assert(offsetof(struct psyne_ring_hdr, space_seq) == 448, "ring header abi");
+_Static_assert(offsetof(struct psyne_ring_hdr, data) == 384, "ring header abi");
+_Static_assert(offsetof(struct psyne_ring_hdr, space) == 448, "ring header abi");
 _Static_assert(PSYNE_RING_SLOTS_OFFSET >= sizeof(struct psyne_ring_hdr), "layout");
 _Static_assert(PSYNE_RING_SLOTS_OFFSET + PSYNE_RING_SLOTS * sizeof(struct psyne_ring_slot) <=
 		       PSYNE_RING_DATA_OFFSET,
@@ -194,9 +213,18 @@ struct psyne_ring {
 	uint64_t head_local;	 /* single consumer: released prefix (hdr->consumed) */
 	uint64_t head_published; /* single consumer: head as last stored */
 	bool waiting;		 /* the next try is the last before sleeping */
-	bool evict;		 /* consumer: hand released lines back to memory (clflushopt) */
-	uint64_t evicted;	 /* consumer: lines below this were handed back */
-	uint64_t evicted_lines;	 /* consumer: how many lines it flushed (for tests) */
+	uint32_t wait_mode;	 /* PSYNE_WAIT_* */
+	uint64_t spin_ns;	 /* auto: what the next wait may spin (spin_budget()) */
+	uint32_t waits;		 /* waits that could spin, counted for exploring */
+	uint32_t cpu;		 /* 1 + the CPU we last said we run on; 0: not said */
+	bool one_cpu;		 /* the process may run on one CPU only: spinning never pays */
+	uint32_t n_others;	 /* slots of the other side, for their CPUs */
+	uint8_t others[PSYNE_RING_SLOTS];
+	uint64_t spins, sleeps; /* waits that spun, and that slept (for tests) */
+	uint64_t wakes;		/* futex wake-ups this handle made as a publisher (for tests) */
+	bool evict;		/* consumer: hand released lines back to memory (clflushopt) */
+	uint64_t evicted;	/* consumer: lines below this were handed back */
+	uint64_t evicted_lines; /* consumer: how many lines it flushed (for tests) */
 	/*
 	 * Single producer: the newest reservation, while nothing of it is in shared memory yet
 	 * (see try_reserve_locked()). pos is where its record goes, after `wrap` bytes of wrap
@@ -261,5 +289,11 @@ void psyne__ring_stats(struct psyne_ring *r, struct psyne_stats *ret_stats);
 /* Mode names, for URIs and tools. */
 const char *psyne__mode_to_string(uint32_t mode);
 int psyne__mode_from_string(const char *s);
+
+/* Sets how the handle waits: PSYNE_WAIT_* (default AUTO). */
+void psyne__ring_set_wait(struct psyne_ring *r, uint32_t wait_mode);
+
+/* Wait mode names ("auto", "spin", "block"), for URIs. */
+int psyne__wait_from_string(const char *s);
 
 #endif

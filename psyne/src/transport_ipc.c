@@ -307,13 +307,16 @@ static int ipc_open(struct psyne_uri *uri, struct psyne_channel **ret_channel)
 {
 	_cleanup_free_ struct ring_channel *c = NULL;
 	uint64_t deadline, capacity;
-	uint32_t mode;
+	uint32_t mode, wait;
 	int r;
 
 	r = psyne__uri_ring_name(uri);
 	if (r < 0)
 		return r;
 	r = psyne__uri_ring_options(uri, &mode, &capacity);
+	if (r < 0)
+		return r;
+	r = psyne__uri_ring_wait(uri, &wait);
 	if (r < 0)
 		return r;
 
@@ -335,6 +338,7 @@ static int ipc_open(struct psyne_uri *uri, struct psyne_channel **ret_channel)
 	}
 	if (r < 0)
 		return r;
+	psyne__ring_set_wait(&c->ring, wait);
 	*ret_channel = &TAKE_PTR(c)->base;
 	return 0;
 }

@@ -101,7 +101,7 @@ static int mem_open(struct psyne_uri *uri, struct psyne_channel **ret_channel)
 {
 	struct ring_channel *c;
 	struct mem_region *m = NULL;
-	uint32_t mode;
+	uint32_t mode, wait;
 	uint64_t capacity;
 	int r;
 
@@ -109,6 +109,9 @@ static int mem_open(struct psyne_uri *uri, struct psyne_channel **ret_channel)
 	if (r < 0)
 		return r;
 	r = psyne__uri_ring_options(uri, &mode, &capacity);
+	if (r < 0)
+		return r;
+	r = psyne__uri_ring_wait(uri, &wait);
 	if (r < 0)
 		return r;
 
@@ -132,6 +135,7 @@ static int mem_open(struct psyne_uri *uri, struct psyne_channel **ret_channel)
 		return r;
 	}
 	c->owner = m;
+	psyne__ring_set_wait(&c->ring, wait);
 	*ret_channel = &c->base;
 	return 0;
 }

@@ -142,6 +142,25 @@ int psyne__uri_ring_name(const struct psyne_uri *uri)
 	return 0;
 }
 
+int psyne__uri_ring_wait(struct psyne_uri *uri, uint32_t *ret_wait)
+{
+	const char *v = psyne__uri_get(uri, "wait");
+	int r;
+
+	if (!v) {
+		*ret_wait = PSYNE_WAIT_AUTO;
+		return 0;
+	}
+	r = psyne__wait_from_string(v);
+	if (r < 0) {
+		psyne__log_error("%s://%s: wait=%s: expected auto, spin or block", uri->scheme,
+				 uri->address, v);
+		return r;
+	}
+	*ret_wait = (uint32_t)r;
+	return 0;
+}
+
 int psyne__uri_ring_options(struct psyne_uri *uri, uint32_t *ret_mode, uint64_t *ret_capacity)
 {
 	const char *v;

@@ -56,6 +56,9 @@ int psyne__uri_resolve(const char *address, bool listen, int socktype, struct ad
 /* Checks the NAME of a ring URI (memory://, ipc://): -EINVAL, with the reason logged. */
 int psyne__uri_ring_name(const struct psyne_uri *uri);
 
+/* Parses wait= of a ring URI: PSYNE_WAIT_* (AUTO when absent); -EINVAL, logged, if bad. */
+int psyne__uri_ring_wait(struct psyne_uri *uri, uint32_t *ret_wait);
+
 /* Parses mode= and capacity= of a URI; absent ones come back as UINT32_MAX and 0.
  * -EINVAL, with the reason logged, for a bad value. */
 int psyne__uri_ring_options(struct psyne_uri *uri, uint32_t *ret_mode, uint64_t *ret_capacity);
