@@ -217,6 +217,28 @@ const char *bench_touch_to_string(enum bench_touch touch)
 	return touch == BENCH_TOUCH_ALL ? "all" : "edges";
 }
 
+static const char *const placement_names[_BENCH_PLACEMENT_MAX] = {
+	[BENCH_PLACEMENT_PINNED] = "pinned",
+	[BENCH_PLACEMENT_UNPINNED] = "unpinned",
+	[BENCH_PLACEMENT_SHARED] = "shared",
+	[BENCH_PLACEMENT_OVERSUB] = "oversub",
+};
+
+const char *bench_placement_to_string(enum bench_placement placement)
+{
+	return placement < _BENCH_PLACEMENT_MAX ? placement_names[placement] : "?";
+}
+
+int bench_placement_from_string(const char *s, enum bench_placement *ret)
+{
+	for (enum bench_placement p = 0; p < _BENCH_PLACEMENT_MAX; p++)
+		if (streq(s, placement_names[p])) {
+			*ret = p;
+			return 0;
+		}
+	return -EINVAL;
+}
+
 char *bench_format_size(char *buf, size_t n, uint64_t size)
 {
 	if (size >= (UINT64_C(1) << 20) && size % (UINT64_C(1) << 20) == 0)
@@ -251,6 +273,9 @@ void bench_cell_to_argv(const struct bench_cell *cell, char buf[BENCH_CELL_ARGS]
 	(void)snprintf(buf[14], 80, "%s", cell->tag);
 	(void)snprintf(buf[15], 80, "%s", cell->dir);
 	(void)snprintf(buf[16], 80, "%u", cell->port);
+	(void)snprintf(buf[17], 80, "%s", bench_placement_to_string(cell->placement));
+	(void)snprintf(buf[18], 80, "%u", cell->pairs);
+	(void)snprintf(buf[19], 80, "%u", cell->pair);
 }
 
 int bench_cell_from_argv(char *const *argv, size_t argc, struct bench_cell *ret_cell)
@@ -270,13 +295,17 @@ int bench_cell_from_argv(char *const *argv, size_t argc, struct bench_cell *ret_
 	    safe_atou(argv[7], &cell.warmup_ms) < 0 || safe_atou(argv[8], &cell.round_ms) < 0 ||
 	    safe_atou(argv[9], &cell.rounds) < 0 || safe_atou(argv[11], &yield) < 0 ||
 	    safe_atoi(argv[12], &cell.cpu[BENCH_SIDE_A]) < 0 ||
-	    safe_atoi(argv[13], &cell.cpu[BENCH_SIDE_B]) < 0 || safe_atou(argv[16], &cell.port) < 0)
+	    safe_atoi(argv[13], &cell.cpu[BENCH_SIDE_B]) < 0 ||
+	    safe_atou(argv[16], &cell.port) < 0 ||
+	    bench_placement_from_string(argv[17], &cell.placement) < 0 ||
+	    safe_atou(argv[18], &cell.pairs) < 0 || safe_atou(argv[19], &cell.pair) < 0)
 		return -EINVAL;
 	if (cell.size < BENCH_MIN_SIZE || cell.size > BENCH_MAX_SIZE || cell.rounds < 1 ||
 	    cell.rounds > BENCH_MAX_ROUNDS || yield > 1 || cell.pp_min > cell.pp_max ||
 	    cell.tp_min > cell.tp_max || (cell.pp_max > 0 && cell.pp_min == 0) ||
 	    (cell.tp_max > 0 && cell.tp_min == 0) || cell.pp_max > BENCH_MAX_PP ||
-	    cell.port > 65535 || (cell.transport->uses_port && cell.port == 0))
+	    cell.port > 65535 || (cell.transport->uses_port && cell.port == 0) || cell.pairs < 1 ||
+	    cell.pairs > BENCH_MAX_PAIRS || cell.pair >= cell.pairs)
 		return -EINVAL;
 	if (streq(argv[10], "all"))
 		cell.touch = BENCH_TOUCH_ALL;

@@ -6,10 +6,11 @@
  * (child.c), the transports (transport-*.c), RouDi handling (roudi.c) and the reports
  * (report.c).
  *
- * Every cell (one transport at one message size) runs in freshly exec'd children of the bench
- * binary: two processes for the ipc and network transports, one process with two threads for
- * the in-process ones. Side A is the pinger and the producer, side B the ponger and the
- * consumer.
+ * Every cell (one transport at one message size, touch policy and placement) runs in freshly
+ * exec'd children of the bench binary: two processes for the ipc and network transports, one
+ * process with two threads for the in-process ones. Side A is the pinger and the producer, side
+ * B the ponger and the consumer. The placement decides where the sides run (pinned to two CPUs,
+ * unpinned with B forked from A, both on one CPU, or four pairs at once).
  */
 #ifndef PSYNE_BENCH_H
 #define PSYNE_BENCH_H
@@ -33,6 +34,8 @@
 #define BENCH_MAX_PP 1000000   /* latency samples per round */
 #define BENCH_TIMEOUT_MS 20000 /* connecting, subscribing, handshakes */
 #define BENCH_MAX_TRANSPORTS 32
+#define BENCH_OVERSUB_PAIRS 4 /* pairs of an oversubscribed cell */
+#define BENCH_MAX_PAIRS BENCH_OVERSUB_PAIRS
 
 enum bench_side {
 	BENCH_SIDE_A, /* pinger, producer */
@@ -45,6 +48,18 @@ enum bench_touch {
 	BENCH_TOUCH_EDGES, /* the 32-byte header and the last 8 bytes: what a zero-copy user does */
 	BENCH_TOUCH_ALL,   /* every byte written (memset) and every byte read and checked */
 	_BENCH_TOUCH_MAX,
+};
+
+/*
+ * Where a cell's sides run: the situations users' processes are in. docs/bench.md, "The
+ * placements", says what each reproduces.
+ */
+enum bench_placement {
+	BENCH_PLACEMENT_PINNED,	  /* side A on one CPU, side B on another (library threads free) */
+	BENCH_PLACEMENT_UNPINNED, /* nobody pinned; a two-process side B is a fork() of side A */
+	BENCH_PLACEMENT_SHARED,	  /* both sides, and every thread they start, on one CPU */
+	BENCH_PLACEMENT_OVERSUB,  /* BENCH_OVERSUB_PAIRS unpinned pairs (as UNPINNED) at once */
+	_BENCH_PLACEMENT_MAX,
 };
 
 /*
@@ -62,10 +77,13 @@ struct bench_cell {
 	unsigned round_ms;
 	unsigned rounds;
 	enum bench_touch touch;
-	bool yield;		  /* fewer than 2 CPUs: spinning loops yield */
+	enum bench_placement placement;
+	unsigned pairs;		  /* pairs running this cell at once: 1, or BENCH_OVERSUB_PAIRS */
+	unsigned pair;		  /* which of them this is, 0-based */
+	bool yield;		  /* more spinning sides than CPUs: spinning loops yield */
 	int cpu[_BENCH_SIDE_MAX]; /* CPU each side is pinned to; -1: not pinned */
-	char tag[32];		  /* unique per cell and run: names channels and services */
-	char dir[64];		  /* the run's private directory: sockets live there */
+	char tag[32];  /* unique per cell, round and run (and pair, in a child): names channels */
+	char dir[64];  /* the run's private directory: sockets live there */
 	unsigned port; /* uses_port transports: a TCP port of 127.0.0.1 free when picked; else 0 */
 };
 
@@ -178,7 +196,7 @@ static inline uint64_t bench_now(void)
 	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
 }
 
-/* A pause for spin loops; yields the CPU when `yield` (fewer than 2 CPUs). */
+/* A pause for spin loops; yields the CPU when `yield` (more spinning sides than CPUs). */
 static inline void bench_relax(bool yield)
 {
 	if (yield)
@@ -214,13 +232,18 @@ struct bench_pp_round {
 
 struct bench_tp_round {
 	uint64_t ns, messages, bytes;
+	uint64_t start; /* CLOCK_MONOTONIC ns of side A's first send: pairs' windows align */
 };
 
-/* Children: run one side ("a", "b") or both ("both") of a cell; results go to result_fd. */
+/*
+ * Children: run one side ("a", "b"), both as two threads ("both"), or both as this process
+ * (side A) and a fork() of it (side B) made before any library state exists ("pair"); results
+ * go to result_fd.
+ */
 int bench_child_run(const struct bench_cell *cell, const char *role, int result_fd);
 
 /* Encodes a cell as the hidden --child command line and back. */
-#define BENCH_CELL_ARGS 17
+#define BENCH_CELL_ARGS 20
 void bench_cell_to_argv(const struct bench_cell *cell, char buf[BENCH_CELL_ARGS][80]);
 int bench_cell_from_argv(char *const *argv, size_t argc, struct bench_cell *ret_cell);
 
@@ -285,6 +308,8 @@ void bench_report_markdown(FILE *f, const struct bench_report *rep);
 int bench_report_json(const char *path, const struct bench_report *rep);
 int bench_report_plot(const char *path, const struct bench_report *rep, const char *dir);
 const char *bench_touch_to_string(enum bench_touch touch);
+const char *bench_placement_to_string(enum bench_placement placement);
+int bench_placement_from_string(const char *s, enum bench_placement *ret);
 char *bench_format_size(char *buf, size_t n, uint64_t size);
 
 /* The queue depth transports use for a size and ring capacity: how many messages fit. */

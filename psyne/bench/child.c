@@ -2,21 +2,28 @@
 /*
  * The measuring children. Every cell runs in processes exec'd fresh from the bench binary, so
  * that no library state (ZeroMQ and NNG threads, the iceoryx runtime) outlives a cell and a
- * hung or crashed transport costs only its cell.
+ * hung or crashed transport costs only its cell. In the unpinned and oversubscribed
+ * placements the exec'd process forks side B off itself first ("pair"), as a program that
+ * forks its peer does.
  *
  * Results go to result_fd as text lines:
  *   pp ROUND P50_NS P99_NS MIN_NS N C2C_NS
  *                                      side A, one per round; C2C_NS 0 when not probed
- *   tp ROUND NS MESSAGES BYTES         side B, one per measured round
+ *   tp ROUND NS MESSAGES BYTES START_NS
+ *                                      side B, one per measured round; START_NS is side A's
+ *                                      first send (CLOCK_MONOTONIC), to align pairs' windows
  *   error REASON                       the first failure; the process then exits 1
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -39,13 +46,33 @@ struct c2c_page {
 	alignas(64) uint64_t pong; /* side B: the last number seen */
 };
 
+/*
+ * The pairs of an oversubscribed cell start each phase together (the round trips, the
+ * streaming warm-up, each streamed round): side A of every pair counts itself in and waits
+ * until all have, so that the pairs compete for the CPUs during the whole of each phase and
+ * their streaming windows coincide. The page lives in the run directory, named after the
+ * cell's tag, which all pairs share. At the k-th barrier a side counts itself in; the one
+ * that brings the count to k x pairs stamps the release time and then publishes k, for
+ * which the others wait. A waiting side sleeps: the others need the CPUs. No side can reach
+ * barrier k + 1, and overwrite the stamp, before every side has left barrier k.
+ */
+#define BARRIER_POLL_US 100
+
+struct pairs_page {
+	alignas(64) uint32_t arrived;
+	uint32_t released;    /* the last barrier passed */
+	uint64_t released_ns; /* CLOCK_MONOTONIC when it was */
+};
+
 struct side_args {
 	const struct bench_cell *cell;
 	struct bench_link *link;
 	enum bench_side side;
 	int result_fd;
-	struct c2c_page *c2c; /* NULL: no probe (one CPU, or no round trips) */
-	uint64_t c2c_last;    /* A: the last number sent; B: the last value seen */
+	struct c2c_page *c2c;	  /* NULL: no probe (one CPU, or no round trips) */
+	uint64_t c2c_last;	  /* A: the last number sent; B: the last value seen */
+	struct pairs_page *pairs; /* side A of an oversubscribed cell; else NULL */
+	uint32_t barriers;	  /* how many barriers this side has passed */
 };
 
 static void write_line(int fd, const char *format, ...) _printf_(2, 3);
@@ -191,6 +218,60 @@ static void c2c_unmap(const struct bench_cell *cell, struct c2c_page *c2c)
 	(void)unlink(path); /* both sides try; the second finds it gone */
 }
 
+/* Maps the oversubscribed cell's barrier page, named after `base_tag`: every pair's. */
+static int pairs_map(const struct bench_cell *cell, const char *base_tag, struct pairs_page **ret)
+{
+	char path[sizeof(cell->dir) + sizeof(cell->tag) + 8];
+	_cleanup_close_ int fd = -EBADF;
+	void *p;
+
+	(void)snprintf(path, sizeof(path), "%s/pairs-%s", cell->dir, base_tag);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return bench_fail(-errno, "opening the pairs' page %s: %s", path, strerror(errno));
+	/* Every pair sizes it, to the same size: a second ftruncate() changes nothing. */
+	if (ftruncate(fd, sizeof(struct pairs_page)) < 0)
+		return bench_fail(-errno, "sizing the pairs' page: %s", strerror(errno));
+	p = mmap(NULL, sizeof(struct pairs_page), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return bench_fail(-errno, "mapping the pairs' page: %s", strerror(errno));
+	*ret = p;
+	return 0;
+}
+
+/*
+ * Side A of each pair: waits until every pair has reached its next barrier; the time they
+ * had into *ret_released (optional). Without pairs, returns at once with the time now.
+ */
+static int pairs_barrier(struct side_args *args, uint64_t *ret_released)
+{
+	struct pairs_page *page = args->pairs;
+	uint32_t k, want;
+	uint64_t deadline;
+
+	if (!page) {
+		if (ret_released)
+			*ret_released = bench_now();
+		return 0;
+	}
+
+	k = ++args->barriers;
+	want = k * args->cell->pairs;
+	if (__atomic_add_fetch(&page->arrived, 1, __ATOMIC_ACQ_REL) == want) {
+		__atomic_store_n(&page->released_ns, bench_now(), __ATOMIC_RELAXED);
+		__atomic_store_n(&page->released, k, __ATOMIC_RELEASE);
+	}
+	deadline = bench_now() + (uint64_t)BENCH_TIMEOUT_MS * 1000000;
+	while (__atomic_load_n(&page->released, __ATOMIC_ACQUIRE) < k) {
+		if (bench_now() > deadline)
+			return bench_fail(-ETIMEDOUT, "the other pairs did not reach the barrier");
+		(void)usleep(BARRIER_POLL_US);
+	}
+	if (ret_released)
+		*ret_released = __atomic_load_n(&page->released_ns, __ATOMIC_RELAXED);
+	return 0;
+}
+
 /*
  * Spins until *word equals `v` (equal) or differs from it (!equal), into *ret;
  * -ETIMEDOUT when the other side is gone.
@@ -296,6 +377,9 @@ static int run_pp_a(struct side_args *args)
 	uint64_t seq = 0, start, n, ns, c2c_before = 0, c2c_after = 0;
 	int r;
 
+	r = pairs_barrier(args, NULL);
+	if (r < 0)
+		return r;
 	if (args->c2c) {
 		r = c2c_probe(args, &c2c_before);
 		if (r < 0)
@@ -349,16 +433,19 @@ static int run_pp_a(struct side_args *args)
 	return 0;
 }
 
-/* Streams messages until `n` were sent or, with n 0, until `ms` passed; then the end. */
+/*
+ * Streams messages until `n` were sent or, with n 0, until CLOCK_MONOTONIC reads `until`;
+ * then the end.
+ */
 static int stream_round(const struct bench_cell *cell, struct bench_link *link, uint64_t n,
-			unsigned ms, uint64_t *ret_sent)
+			uint64_t until, uint64_t *ret_sent)
 {
 	uint64_t t0 = bench_now(), i;
 	int r;
 
 	for (i = 0; n == 0 || i < n; i++) {
 		if (n == 0 && (i & 63) == 0 && i >= MIN(cell->tp_min, UINT64_C(64)) &&
-		    bench_now() - t0 >= (uint64_t)ms * 1000000)
+		    bench_now() >= until)
 			break;
 		/* Every message carries t0: the consumer times from the first send. */
 		r = send_one(cell, link, i, t0);
@@ -376,22 +463,41 @@ static int stream_round(const struct bench_cell *cell, struct bench_link *link, 
 	return 0;
 }
 
-static int run_tp_a(const struct bench_cell *cell, struct bench_link *link)
+static int run_tp_a(struct side_args *args)
 {
+	const struct bench_cell *cell = args->cell;
+	struct bench_link *link = args->link;
 	uint64_t start, sent, n;
 	int r;
 
 	/* The warm-up round is not reported; its rate sizes the measured rounds. */
+	r = pairs_barrier(args, NULL);
+	if (r < 0)
+		return r;
 	start = bench_now();
-	r = stream_round(cell, link, cell->round_ms == 0 ? cell->tp_min : 0, cell->warmup_ms,
-			 &sent);
+	r = stream_round(cell, link, cell->round_ms == 0 ? cell->tp_min : 0,
+			 start + (uint64_t)cell->warmup_ms * 1000000, &sent);
 	if (r < 0)
 		return r;
 	n = round_count(cell, (double)(bench_now() - start) / (double)MAX(sent, UINT64_C(1)),
 			cell->tp_min, cell->tp_max);
 
 	for (unsigned round = 0; round < cell->rounds; round++) {
-		r = stream_round(cell, link, n, 0, &sent);
+		uint64_t released;
+
+		r = pairs_barrier(args, &released);
+		if (r < 0)
+			return r;
+		/*
+		 * Pairs that run at once stream until one deadline, not for one count, so that
+		 * all of them stream during the whole of their common window, also the one the
+		 * scheduler woke last.
+		 */
+		if (args->pairs && cell->round_ms > 0)
+			r = stream_round(cell, link, 0,
+					 released + (uint64_t)cell->round_ms * 1000000, &sent);
+		else
+			r = stream_round(cell, link, n, 0, &sent);
 		if (r < 0)
 			return r;
 	}
@@ -417,7 +523,7 @@ static int run_side_a(struct side_args *args)
 			return r;
 	}
 	if (cell->tp_max > 0) {
-		r = run_tp_a(cell, link);
+		r = run_tp_a(args);
 		if (r < 0)
 			return r;
 	}
@@ -483,8 +589,9 @@ static int run_side_b(struct side_args *args)
 			}
 			if (round > 0 && n > 0)
 				write_line(args->result_fd,
-					   "tp %u %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", round - 1,
-					   t1 - t0, n, n * cell->size);
+					   "tp %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+					   "\n",
+					   round - 1, t1 - t0, n, n * cell->size, t0);
 
 			r = send_one(cell, link, BENCH_SEQ_ACK, 0);
 			if (r < 0)
@@ -515,7 +622,7 @@ static void *side_b_thread(void *userdata)
 	return NULL;
 }
 
-static int run_both(const struct bench_cell *cell, int fd)
+static int run_both(const struct bench_cell *cell, struct pairs_page *pairs, int fd)
 {
 	const struct bench_transport *t = cell->transport;
 	struct bench_link *links[_BENCH_SIDE_MAX] = { NULL };
@@ -551,6 +658,7 @@ static int run_both(const struct bench_cell *cell, int fd)
 			.side = side,
 			.result_fd = fd,
 			.c2c = c2c,
+			.pairs = side == BENCH_SIDE_A ? pairs : NULL,
 		};
 
 	r = pthread_create(&thread, NULL, side_b_thread, &args[BENCH_SIDE_B]);
@@ -572,7 +680,8 @@ static int run_both(const struct bench_cell *cell, int fd)
 	return 0;
 }
 
-static int run_one(const struct bench_cell *cell, enum bench_side side, int fd)
+static int run_one(const struct bench_cell *cell, enum bench_side side, struct pairs_page *pairs,
+		   int fd)
 {
 	const struct bench_transport *t = cell->transport;
 	struct bench_link *link = NULL;
@@ -587,7 +696,13 @@ static int run_one(const struct bench_cell *cell, enum bench_side side, int fd)
 	if (r < 0)
 		return r;
 
-	args = (struct side_args){ .cell = cell, .link = link, .side = side, .result_fd = fd };
+	args = (struct side_args){
+		.cell = cell,
+		.link = link,
+		.side = side,
+		.result_fd = fd,
+		.pairs = side == BENCH_SIDE_A ? pairs : NULL,
+	};
 	if (c2c_wanted(cell)) {
 		r = c2c_map(cell, &args.c2c);
 		if (r < 0)
@@ -602,26 +717,117 @@ static int run_one(const struct bench_cell *cell, enum bench_side side, int fd)
 	return 0;
 }
 
-int bench_child_run(const struct bench_cell *cell, const char *role, int result_fd)
+/*
+ * The "pair" role: this process becomes side A and a fork() of it side B, as in a program
+ * whose parent forks the peer it then talks to. The fork comes before anything else: no
+ * transport has run process_init() or opened anything yet, because ZeroMQ's and NNG's
+ * threads and the iceoryx runtime do not survive a fork, and each side must make its own
+ * after it (as the program must). Returns the side this process runs; side A gets side B's
+ * pid.
+ */
+static int fork_side_b(enum bench_side *ret_side, pid_t *ret_pid)
 {
-	const struct bench_transport *t = cell->transport;
+	pid_t parent = getpid(), pid;
+
+	pid = fork();
+	if (pid < 0)
+		return bench_fail(-errno, "fork");
+	if (pid == 0) {
+		/* Side B dies with side A, which is what the orchestrator kills. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(EXIT_FAILURE);
+		*ret_side = BENCH_SIDE_B;
+		return 0;
+	}
+	*ret_side = BENCH_SIDE_A;
+	*ret_pid = pid;
+	return 0;
+}
+
+/* Side A of a pair: side B's exit status, as an error when it failed. */
+static int wait_side_b(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return bench_fail(-errno, "waiting for side B");
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (WIFEXITED(status))
+		return bench_fail(-EIO, "side B (forked) exited with status %d",
+				  WEXITSTATUS(status));
+	return bench_fail(-EIO, "side B (forked) killed by signal %d", WTERMSIG(status));
+}
+
+int bench_child_run(const struct bench_cell *base, const char *role, int result_fd)
+{
+	const struct bench_transport *t = base->transport;
+	struct bench_cell cell = *base;
+	struct pairs_page *pairs = NULL;
+	enum bench_side side = BENCH_SIDE_A;
+	pid_t side_b = 0;
+	bool both = streq(role, "both");
 	int r;
 
-	if (t->process_init) {
-		r = t->process_init(cell);
+	if (!both && !streq(role, "a") && !streq(role, "b") && !streq(role, "pair"))
+		fail_and_exit(result_fd, bench_fail(-EINVAL, "unknown child role '%s'", role));
+
+	/*
+	 * On one shared CPU, the process is confined to it before any library starts a
+	 * thread, which inherits that: everything the two sides do runs on that CPU, as under
+	 * `taskset -c CPU`.
+	 */
+	if (cell.placement == BENCH_PLACEMENT_SHARED) {
+		r = bench_pin_thread(cell.cpu[BENCH_SIDE_A]);
 		if (r < 0)
 			fail_and_exit(result_fd, r);
 	}
 
-	if (streq(role, "both"))
-		r = run_both(cell, result_fd);
-	else if (streq(role, "a"))
-		r = run_one(cell, BENCH_SIDE_A, result_fd);
-	else if (streq(role, "b"))
-		r = run_one(cell, BENCH_SIDE_B, result_fd);
+	/* Each pair of an oversubscribed cell has channels, services and sockets of its own. */
+	if (cell.pairs > 1) {
+		size_t n = (size_t)snprintf(cell.tag, sizeof(cell.tag), "%s-p%u", base->tag,
+					    base->pair);
+
+		if (n >= sizeof(cell.tag))
+			fail_and_exit(result_fd, bench_fail(-ENAMETOOLONG, "tag '%s'", base->tag));
+	}
+
+	if (streq(role, "pair")) {
+		r = fork_side_b(&side, &side_b);
+		if (r < 0)
+			fail_and_exit(result_fd, r);
+	} else if (streq(role, "b"))
+		side = BENCH_SIDE_B;
+
+	if (cell.pairs > 1 && side == BENCH_SIDE_A) {
+		r = pairs_map(&cell, base->tag, &pairs);
+		if (r < 0)
+			fail_and_exit(result_fd, r);
+	}
+
+	if (t->process_init) {
+		r = t->process_init(&cell);
+		if (r < 0)
+			fail_and_exit(result_fd, r);
+	}
+
+	if (both)
+		r = run_both(&cell, pairs, result_fd);
 	else
-		r = bench_fail(-EINVAL, "unknown child role '%s'", role);
+		r = run_one(&cell, side, pairs, result_fd);
+	if (r >= 0 && side_b > 0)
+		r = wait_side_b(side_b);
 	if (r < 0)
 		fail_and_exit(result_fd, r);
+
+	if (pairs) {
+		char path[sizeof(cell.dir) + sizeof(cell.tag) + 8];
+
+		/* Every pair has passed a barrier, so has mapped the page: it may go. */
+		(void)munmap(pairs, sizeof(*pairs));
+		(void)snprintf(path, sizeof(path), "%s/pairs-%s", cell.dir, base->tag);
+		(void)unlink(path);
+	}
 	return 0;
 }

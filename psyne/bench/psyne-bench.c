@@ -577,6 +577,8 @@ static void run_round(const char *exe, const struct bench_report *rep, size_t s,
 		.capacity = bench_capacity(rep->sizes[s], arg_capacity),
 		.rounds = 1,
 		.touch = rep->touch,
+		.placement = BENCH_PLACEMENT_PINNED,
+		.pairs = 1,
 		.yield = rep->n_cpus < 2,
 		.cpu = { rep->cpus[0], rep->cpus[1] },
 	};
