@@ -31,12 +31,30 @@ const struct bench_transport *bench_transport_find(const char *id)
 	return NULL;
 }
 
+/*
+ * The columns the targets compare (docs/bench.md, "The targets"): psyne ipc:// with the
+ * calibration ring, ZeroMQ ipc and iceoryx; psyne tcp:// with ZeroMQ tcp and raw TCP.
+ */
+static const char *const target_ids[] = {
+	"calib", "psyne-ipc", "zmq-ipc", "iceoryx", "raw-tcp", "psyne-tcp", "zmq-tcp", NULL,
+};
+
+bool bench_transport_in_targets(const struct bench_transport *t)
+{
+	for (size_t i = 0; target_ids[i]; i++)
+		if (streq(t->id, target_ids[i]))
+			return true;
+	return false;
+}
+
 bool bench_transport_matches(const struct bench_transport *t, const char *word)
 {
 	const char *rest;
 
 	if (streq(word, t->id) || streq(word, t->family))
 		return true;
+	if (streq(word, "targets"))
+		return bench_transport_in_targets(t);
 	if ((t->groups & BENCH_GROUP_NET) == 0)
 		return false;
 	if (streq(word, "net"))

@@ -164,6 +164,12 @@ const struct bench_transport *bench_transport_find(const char *id);
 bool bench_transport_matches(const struct bench_transport *t, const char *word);
 
 /*
+ * Whether a target (RATIO line) compares `t`: the transports --only=targets selects and the
+ * placements other than pinned run by default.
+ */
+bool bench_transport_in_targets(const struct bench_transport *t);
+
+/*
  * The message layout: a header at offset 0 and, with BENCH_TOUCH_EDGES, a tail word in the
  * last 8 bytes. Sequence numbers at and above BENCH_SEQ_CONTROL are control messages.
  */
@@ -255,9 +261,13 @@ struct bench_roudi {
 	char log_path[128];
 };
 
-/* Starts iox-roudi (path: NULL to search) with mempools for `sizes` and waits until ready. */
+/*
+ * Starts iox-roudi (path: NULL to search) with mempools for `sizes`, each for as many pairs
+ * at once as `pairs` says for that size, and waits until ready.
+ */
 int bench_roudi_start(struct bench_roudi *roudi, const char *path, const char *dir,
-		      const uint64_t *sizes, size_t n_sizes, uint64_t capacity);
+		      const uint64_t *sizes, const unsigned *pairs, size_t n_sizes,
+		      uint64_t capacity);
 /* Stops it (SIGTERM, then SIGKILL); idempotent. */
 void bench_roudi_stop(struct bench_roudi *roudi);
 
@@ -272,12 +282,18 @@ enum bench_status {
 struct bench_result {
 	const struct bench_transport *transport;
 	uint64_t size;
+	enum bench_touch touch;
+	enum bench_placement placement;
+	unsigned pairs; /* 1, or BENCH_OVERSUB_PAIRS */
 	enum bench_status status;
 	char why[256];
-	unsigned n_pp, n_tp;
-	struct bench_pp_round pp[BENCH_MAX_ROUNDS];
+	unsigned n_pp, n_tp, n_tp_pairs;
+	/* Ping-pongs: one per round and pair (round-major), each pair's own percentiles. */
+	struct bench_pp_round pp[BENCH_MAX_ROUNDS * BENCH_MAX_PAIRS];
+	/* Streaming: one per round; with several pairs, their sum over their common window. */
 	struct bench_tp_round tp[BENCH_MAX_ROUNDS];
-	/* Medians over the rounds; negative when not measured. */
+	struct bench_tp_round tp_pairs[BENCH_MAX_ROUNDS * BENCH_MAX_PAIRS]; /* pairs > 1 */
+	/* Medians over the rounds (and pairs); negative when not measured. */
 	double rtt_p50_ns, rtt_p99_ns, rtt_min_ns;
 	double c2c_ns; /* the core-to-core probe's round trip */
 	double msgs_per_sec, gb_per_sec;
@@ -286,23 +302,33 @@ struct bench_result {
 
 /* A whole run, for the reports. */
 struct bench_report {
-	const struct bench_transport *transports[BENCH_MAX_TRANSPORTS];
+	const struct bench_transport *transports[BENCH_MAX_TRANSPORTS]; /* selected, in order */
 	size_t n_transports;
 	uint64_t sizes[BENCH_MAX_SIZES];
 	size_t n_sizes;
-	struct bench_result *results; /* [transport index * n_sizes + size index] */
+	struct bench_result *results; /* every cell, in the order they run in a round */
+	size_t n_results;
+	unsigned placements; /* 1 << BENCH_PLACEMENT_* of every placement in the run */
 	unsigned rounds;
-	enum bench_touch touch;
-	uint64_t capacity; /* 0: automatic per size */
+	bool touch_forced;	/* --touch: every cell has `touch` */
+	enum bench_touch touch; /* when forced */
+	uint64_t capacity;	/* 0: automatic per size */
 	unsigned round_ms;
-	bool quick, pinned;
-	int cpus[_BENCH_SIDE_MAX];
-	unsigned n_cpus;
+	bool quick, pinned;	   /* pinned: the pinned placement has two CPUs to pin to */
+	int cpus[_BENCH_SIDE_MAX]; /* the pinned placement's CPUs; -1 when not pinned */
+	int shared_cpu;		   /* the shared placement's CPU */
+	unsigned n_cpus;	   /* CPUs this process may run on */
+	double wall_sec;	   /* the whole run's */
 	char date[64], machine[256], command[512];
 };
 
-struct bench_result *bench_report_get(const struct bench_report *rep, const char *transport_id,
-				      uint64_t size);
+/*
+ * The cell of a placement, transport and size, at touch `touch`; with `touch_exact` false,
+ * at edges where the run has it, else at whatever touch it has. NULL when not in the run.
+ */
+struct bench_result *bench_report_get(const struct bench_report *rep,
+				      enum bench_placement placement, enum bench_touch touch,
+				      bool touch_exact, const char *transport_id, uint64_t size);
 void bench_report_finish_result(struct bench_result *res);
 void bench_report_markdown(FILE *f, const struct bench_report *rep);
 int bench_report_json(const char *path, const struct bench_report *rep);

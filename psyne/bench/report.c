@@ -3,11 +3,14 @@
  * The reports of a run: medians over rounds, the markdown tables and RATIO lines on stdout,
  * JSON, and a gnuplot PNG drawn by a gnuplot subprocess from a generated script.
  *
- * Columns are grouped in two tables, local transports (in-process and shared memory) and
- * network ones (stream sockets: unix and tcp). ZeroMQ's and NNG's ipc:// go over a Unix
- * socket and belong to both: they are the libraries' counterparts of psyne's ipc:// and of
- * its unix://. A run prints the network table when it has a network-only transport, and the
- * local table when it has a local-only one or no network table.
+ * The markdown has one section per placement (pinned, unpinned, one shared CPU,
+ * oversubscribed), each saying how its cells were measured. Within one, columns are grouped in
+ * two tables, local transports (in-process and shared memory) and network ones (stream
+ * sockets: unix and tcp). ZeroMQ's and NNG's ipc:// go over a Unix socket and belong to both:
+ * they are the libraries' counterparts of psyne's ipc:// and of its unix://. A section prints
+ * the network table when it has a network-only transport, and the local table when it has a
+ * local-only one or no network table. Rows go by size, then touch policy (edges, then all
+ * beside it), then metric.
  */
 #include <errno.h>
 #include <math.h>
@@ -41,8 +44,7 @@ static double median(double *v, size_t n)
 
 void bench_report_finish_result(struct bench_result *res)
 {
-	double v[BENCH_MAX_ROUNDS];
-
+	double v[BENCH_MAX_ROUNDS * BENCH_MAX_PAIRS];
 	unsigned n;
 
 	res->rtt_p50_ns = res->rtt_p99_ns = res->rtt_min_ns = res->c2c_ns = -1;
@@ -73,17 +75,46 @@ void bench_report_finish_result(struct bench_result *res)
 	res->gb_per_sec = median(v, res->n_tp);
 }
 
-struct bench_result *bench_report_get(const struct bench_report *rep, const char *transport_id,
-				      uint64_t size)
+struct bench_result *bench_report_get(const struct bench_report *rep,
+				      enum bench_placement placement, enum bench_touch touch,
+				      bool touch_exact, const char *transport_id, uint64_t size)
 {
-	for (size_t t = 0; t < rep->n_transports; t++) {
-		if (!streq(rep->transports[t]->id, transport_id))
+	struct bench_result *other = NULL;
+
+	for (size_t i = 0; i < rep->n_results; i++) {
+		struct bench_result *res = &rep->results[i];
+
+		if (res->placement != placement || res->size != size ||
+		    !streq(res->transport->id, transport_id))
 			continue;
-		for (size_t s = 0; s < rep->n_sizes; s++)
-			if (rep->sizes[s] == size)
-				return &rep->results[t * rep->n_sizes + s];
+		if (res->touch == touch)
+			return res;
+		other = res;
 	}
-	return NULL;
+	return touch_exact ? NULL : other;
+}
+
+/* Whether the run has a cell of `t` in placement `p` (any size or touch). */
+static bool placement_has(const struct bench_report *rep, enum bench_placement p,
+			  const struct bench_transport *t)
+{
+	for (size_t i = 0; i < rep->n_results; i++)
+		if (rep->results[i].placement == p && rep->results[i].transport == t)
+			return true;
+	return false;
+}
+
+static bool placement_has_cells_at(const struct bench_report *rep, enum bench_placement p,
+				   uint64_t size, enum bench_touch touch, unsigned group)
+{
+	for (size_t i = 0; i < rep->n_results; i++) {
+		const struct bench_result *res = &rep->results[i];
+
+		if (res->placement == p && res->size == size && res->touch == touch &&
+		    (res->transport->groups & group))
+			return true;
+	}
+	return false;
 }
 
 enum metric {
@@ -100,6 +131,16 @@ static const char *const metric_names[_METRIC_MAX] = {
 	[METRIC_P50] = "RTT p50 (us)",	      [METRIC_P99] = "RTT p99 (us)",
 	[METRIC_MIN] = "RTT min (us)",	      [METRIC_C2C] = "core-to-core RTT (us)",
 	[METRIC_MSGS] = "throughput (msg/s)", [METRIC_GBS] = "throughput (GB/s)",
+};
+
+/* Oversubscribed cells add up their pairs' throughput. */
+static const char *const metric_names_pairs[_METRIC_MAX] = {
+	[METRIC_P50] = "RTT p50 (us)",
+	[METRIC_P99] = "RTT p99 (us)",
+	[METRIC_MIN] = "RTT min (us)",
+	[METRIC_C2C] = "core-to-core RTT (us)",
+	[METRIC_MSGS] = "aggregate throughput (msg/s)",
+	[METRIC_GBS] = "aggregate throughput (GB/s)",
 };
 
 static double metric_value(const struct bench_result *res, enum metric m)
@@ -120,17 +161,75 @@ static double metric_value(const struct bench_result *res, enum metric m)
 	}
 }
 
-/* The targets psyne is held to, computed from the run. */
-struct ratio {
+/*
+ * The targets psyne is held to (docs/bench.md, "The targets"). Each compares the metric of
+ * psyne's cell with another column's cell of the same placement and size (or, without a
+ * `den`, with an absolute value), at touch=edges where the run has it, or at touch=all only
+ * when `touch_all`.
+ */
+struct target {
 	const char *name;
+	enum bench_placement placement;
 	const char *what;
+	enum metric metric;
+	const char *num, *den; /* transport ids; den NULL: an absolute target */
+	uint64_t size;
+	bool touch_all;
 	bool at_most; /* the value must be <= target (else >=) */
 	double target;
-	const char *unit; /* "x" for ratios, " GB/s" for (c) */
+};
+
+/* clang-format off */
+static const struct target targets[] = {
+	{ "a1", BENCH_PLACEMENT_PINNED, "psyne ipc:// 64 B RTT p50 / calibration ring RTT p50",
+	  METRIC_P50, "psyne-ipc", "calib", 64, false, true, 2 },
+	{ "a2", BENCH_PLACEMENT_PINNED, "psyne ipc:// 64 B RTT p50 / iceoryx RTT p50",
+	  METRIC_P50, "psyne-ipc", "iceoryx", 64, false, true, 0.5 },
+	{ "b", BENCH_PLACEMENT_PINNED, "psyne ipc:// 64 B throughput / ZeroMQ ipc throughput",
+	  METRIC_MSGS, "psyne-ipc", "zmq-ipc", 64, false, false, 5 },
+	{ "c", BENCH_PLACEMENT_PINNED, "psyne ipc:// 1 MiB throughput, touch=all",
+	  METRIC_GBS, "psyne-ipc", NULL, MIB, true, false, 5 },
+	{ "d", BENCH_PLACEMENT_PINNED, "psyne tcp:// 64 B throughput / ZeroMQ tcp throughput",
+	  METRIC_MSGS, "psyne-tcp", "zmq-tcp", 64, false, false, 1.5 },
+	{ "e", BENCH_PLACEMENT_PINNED, "psyne tcp:// 64 B RTT p50 / raw TCP ping-pong RTT p50",
+	  METRIC_P50, "psyne-tcp", "raw-tcp", 64, false, true, 1.2 },
+	{ "f", BENCH_PLACEMENT_PINNED,
+	  "psyne tcp:// 1 MiB throughput / raw TCP throughput, touch=all",
+	  METRIC_GBS, "psyne-tcp", "raw-tcp", MIB, true, false, 0.8 },
+	{ "g1", BENCH_PLACEMENT_PINNED,
+	  "psyne ipc:// 1 MiB RTT p50 / iceoryx RTT p50, touch=all",
+	  METRIC_P50, "psyne-ipc", "iceoryx", MIB, true, true, 1 },
+	{ "g2", BENCH_PLACEMENT_PINNED,
+	  "psyne ipc:// 1 MiB throughput / iceoryx throughput, touch=all",
+	  METRIC_GBS, "psyne-ipc", "iceoryx", MIB, true, false, 1 },
+	{ "u1", BENCH_PLACEMENT_UNPINNED,
+	  "psyne ipc:// 64 B throughput / ZeroMQ ipc throughput",
+	  METRIC_MSGS, "psyne-ipc", "zmq-ipc", 64, false, false, 5 },
+	{ "u2", BENCH_PLACEMENT_UNPINNED, "psyne ipc:// 64 B RTT p50 / iceoryx RTT p50",
+	  METRIC_P50, "psyne-ipc", "iceoryx", 64, false, true, 0.5 },
+	{ "u3", BENCH_PLACEMENT_UNPINNED,
+	  "psyne tcp:// 64 B throughput / ZeroMQ tcp throughput",
+	  METRIC_MSGS, "psyne-tcp", "zmq-tcp", 64, false, false, 1.5 },
+	{ "s1", BENCH_PLACEMENT_SHARED, "psyne ipc:// 64 B RTT p50 / ZeroMQ ipc RTT p50",
+	  METRIC_P50, "psyne-ipc", "zmq-ipc", 64, false, true, 0.5 },
+	{ "s2", BENCH_PLACEMENT_SHARED, "psyne ipc:// 64 B throughput / ZeroMQ ipc throughput",
+	  METRIC_MSGS, "psyne-ipc", "zmq-ipc", 64, false, false, 2 },
+	{ "o1", BENCH_PLACEMENT_OVERSUB,
+	  "psyne ipc:// 64 B aggregate throughput / ZeroMQ ipc aggregate throughput",
+	  METRIC_MSGS, "psyne-ipc", "zmq-ipc", 64, false, false, 3 },
+};
+/* clang-format on */
+
+#define N_TARGETS ELEMENTSOF(targets)
+
+/* A target as computed from the run. */
+struct ratio {
+	const struct target *target;
 	bool available;
 	double value;
-	char detail[256];
-	char note[256]; /* a round-trip ratio whose cells ran at different CPU distances */
+	char unit[8]; /* "x" for ratios, " GB/s" for (c) */
+	char detail[320];
+	char note[320]; /* a round-trip ratio whose cells ran at different CPU distances */
 };
 
 static bool usable(const struct bench_result *res, double v)
@@ -138,49 +237,67 @@ static bool usable(const struct bench_result *res, double v)
 	return res && res->status == BENCH_OK && v > 0;
 }
 
-static void ratio_of(struct ratio *ratio, const char *num_id, double num_v, const char *den_id,
-		     double den_v, const struct bench_report *rep, uint64_t size, const char *unit,
-		     double scale)
+static const char *metric_unit(enum metric m, double *ret_scale)
 {
-	const struct bench_result *num = bench_report_get(rep, num_id, size);
-	const struct bench_result *den = bench_report_get(rep, den_id, size);
+	switch (m) {
+	case METRIC_MSGS:
+		*ret_scale = 1e6;
+		return "M msg/s";
+	case METRIC_GBS:
+		*ret_scale = 1;
+		return "GB/s";
+	default:
+		*ret_scale = 1e3;
+		return "us";
+	}
+}
 
-	if (!num || !den) {
+static const struct bench_result *target_cell(const struct bench_report *rep,
+					      const struct target *tg, const char *id)
+{
+	return bench_report_get(rep, tg->placement,
+				tg->touch_all ? BENCH_TOUCH_ALL : BENCH_TOUCH_EDGES, tg->touch_all,
+				id, tg->size);
+}
+
+/* "not measured (...)" for a cell that is missing or has no value. */
+static void not_measured(struct ratio *ratio, const struct bench_report *rep,
+			 const struct bench_result *res, const char *id)
+{
+	const struct target *tg = ratio->target;
+	char size[32];
+
+	bench_format_size(size, sizeof(size), tg->size);
+	if (!res)
 		(void)snprintf(ratio->detail, sizeof(ratio->detail),
-			       "not measured (%s at %" PRIu64 " B not in this run)",
-			       !num ? num_id : den_id, size);
-		return;
-	}
-	if (!usable(num, num_v) || !usable(den, den_v)) {
-		const struct bench_result *bad = !usable(num, num_v) ? num : den;
-
+			       "not measured (%s at %s, %s%s, not in this run%s)", id, size,
+			       bench_placement_to_string(tg->placement),
+			       tg->touch_all ? ", touch=all" : "",
+			       tg->touch_all && rep->touch_forced && rep->touch != BENCH_TOUCH_ALL ?
+				       ": --touch=edges leaves out the touch=all cells" :
+				       "");
+	else
 		(void)snprintf(ratio->detail, sizeof(ratio->detail), "not measured (%s: %.200s)",
-			       bad->transport->id, bad->why[0] != '\0' ? bad->why : "no value");
-		return;
-	}
-	ratio->available = true;
-	ratio->value = num_v / den_v;
-	(void)snprintf(ratio->detail, sizeof(ratio->detail), "%.3f %s / %.3f %s", num_v / scale,
-		       unit, den_v / scale, unit);
+			       id, res->why[0] != '\0' ? res->why : "no value");
 }
 
 /*
  * Two cells of one run can meet different machines: on a VM whose vCPUs the host moves, or
  * with the core complexes of one CPU, a line can take several times as long to cross from
  * one cell to the next. For a round-trip ratio, say what each cell's core-to-core probe
- * read and, when they differ by more than half, that the ratio compares distances too.
+ * read and, when they differ by more than half, that the ratio compares distances too. Only
+ * pinned cells have a probe.
  */
 #define C2C_DIFFERENT 1.5
 
-static void c2c_note(struct ratio *ratio, const struct bench_report *rep, const char *num_id,
-		     const char *den_id, uint64_t size)
+static void c2c_note(struct ratio *ratio, const struct bench_result *num,
+		     const struct bench_result *den)
 {
-	const struct bench_result *num = bench_report_get(rep, num_id, size);
-	const struct bench_result *den = bench_report_get(rep, den_id, size);
 	double a, b;
 	size_t n;
 
-	if (!ratio->available || !num || !den || num->c2c_ns <= 0 || den->c2c_ns <= 0)
+	if (!ratio->available || ratio->target->metric != METRIC_P50 || num->c2c_ns <= 0 ||
+	    den->c2c_ns <= 0)
 		return;
 	a = num->c2c_ns;
 	b = den->c2c_ns;
@@ -192,119 +309,76 @@ static void c2c_note(struct ratio *ratio, const struct bench_report *rep, const 
 			       "the %s cell's two CPUs were %.1fx %s each other than the %s cell's "
 			       "(core-to-core round trip): this ratio compares two states of the "
 			       "machine too; rerun to see both cells in one",
-			       num_id, MAX(a, b) / MIN(a, b), a > b ? "farther from" : "nearer",
-			       den_id);
+			       num->transport->id, MAX(a, b) / MIN(a, b),
+			       a > b ? "farther from" : "nearer", den->transport->id);
 }
 
-static double value_of(const struct bench_report *rep, const char *id, uint64_t size, enum metric m)
+static void compute_ratio(struct ratio *ratio, const struct bench_report *rep,
+			  const struct target *tg)
 {
-	const struct bench_result *res = bench_report_get(rep, id, size);
+	const struct bench_result *num = target_cell(rep, tg, tg->num);
+	const struct bench_result *den = tg->den ? target_cell(rep, tg, tg->den) : NULL;
+	double num_v = num ? metric_value(num, tg->metric) : -1, den_v, scale;
+	const char *unit = metric_unit(tg->metric, &scale);
+	size_t n;
 
-	return res ? metric_value(res, m) : -1;
-}
+	*ratio = (struct ratio){ .target = tg };
+	(void)snprintf(ratio->unit, sizeof(ratio->unit), "%s", tg->den ? "x" : " GB/s");
 
-#define MAX_RATIOS 8
-
-static size_t compute_ratios(const struct bench_report *rep, struct ratio ratios[MAX_RATIOS])
-{
-	const struct bench_result *ipc1m = bench_report_get(rep, "psyne-ipc", MIB);
-	const struct bench_result *mem1m = bench_report_get(rep, "psyne-memory", MIB);
-
-	ratios[0] = (struct ratio){
-		.name = "a1",
-		.what = "psyne ipc:// 64 B RTT p50 / calibration ring RTT p50",
-		.at_most = true,
-		.target = 2,
-		.unit = "x",
-	};
-	ratio_of(&ratios[0], "psyne-ipc", value_of(rep, "psyne-ipc", 64, METRIC_P50), "calib",
-		 value_of(rep, "calib", 64, METRIC_P50), rep, 64, "us", 1e3);
-	c2c_note(&ratios[0], rep, "psyne-ipc", "calib", 64);
-
-	ratios[1] = (struct ratio){
-		.name = "a2",
-		.what = "psyne ipc:// 64 B RTT p50 / iceoryx RTT p50",
-		.at_most = true,
-		.target = 0.5,
-		.unit = "x",
-	};
-	ratio_of(&ratios[1], "psyne-ipc", value_of(rep, "psyne-ipc", 64, METRIC_P50), "iceoryx",
-		 value_of(rep, "iceoryx", 64, METRIC_P50), rep, 64, "us", 1e3);
-	c2c_note(&ratios[1], rep, "psyne-ipc", "iceoryx", 64);
-
-	ratios[2] = (struct ratio){
-		.name = "b",
-		.what = "psyne ipc:// 64 B throughput / ZeroMQ ipc throughput",
-		.at_most = false,
-		.target = 5,
-		.unit = "x",
-	};
-	ratio_of(&ratios[2], "psyne-ipc", value_of(rep, "psyne-ipc", 64, METRIC_MSGS), "zmq-ipc",
-		 value_of(rep, "zmq-ipc", 64, METRIC_MSGS), rep, 64, "M msg/s", 1e6);
-
-	ratios[3] = (struct ratio){
-		.name = "c",
-		.what = "psyne ipc:// 1 MiB effective throughput",
-		.at_most = false,
-		.target = 5,
-		.unit = " GB/s",
-	};
-	if (usable(ipc1m, ipc1m ? ipc1m->gb_per_sec : -1)) {
-		char mem[32] = "not measured";
-
-		if (usable(mem1m, mem1m ? mem1m->gb_per_sec : -1))
-			(void)snprintf(mem, sizeof(mem), "%.2f GB/s", mem1m->gb_per_sec);
-		ratios[3].available = true;
-		ratios[3].value = ipc1m->gb_per_sec;
-		(void)snprintf(ratios[3].detail, sizeof(ratios[3].detail),
-			       "touch=%s%s; psyne memory:// %s", bench_touch_to_string(rep->touch),
-			       rep->touch == BENCH_TOUCH_EDGES ?
-				       " (header and last 8 bytes written and read per message)" :
-				       " (every byte written and read)",
-			       mem);
-	} else
-		(void)snprintf(ratios[3].detail, sizeof(ratios[3].detail), "not measured%s%.180s",
-			       ipc1m ? ": " : " (1M not in --sizes or psyne-ipc not selected)",
-			       ipc1m ? ipc1m->why : "");
-
-	ratios[4] = (struct ratio){
-		.name = "d",
-		.what = "psyne tcp:// 64 B throughput / ZeroMQ tcp throughput",
-		.at_most = false,
-		.target = 1.5,
-		.unit = "x",
-	};
-	ratio_of(&ratios[4], "psyne-tcp", value_of(rep, "psyne-tcp", 64, METRIC_MSGS), "zmq-tcp",
-		 value_of(rep, "zmq-tcp", 64, METRIC_MSGS), rep, 64, "M msg/s", 1e6);
-
-	ratios[5] = (struct ratio){
-		.name = "e",
-		.what = "psyne tcp:// 64 B RTT p50 / raw TCP ping-pong RTT p50",
-		.at_most = true,
-		.target = 1.2,
-		.unit = "x",
-	};
-	ratio_of(&ratios[5], "psyne-tcp", value_of(rep, "psyne-tcp", 64, METRIC_P50), "raw-tcp",
-		 value_of(rep, "raw-tcp", 64, METRIC_P50), rep, 64, "us", 1e3);
-	c2c_note(&ratios[5], rep, "psyne-tcp", "raw-tcp", 64);
-
-	ratios[6] = (struct ratio){
-		.name = "f",
-		.what = "psyne tcp:// 1 MiB throughput / raw TCP throughput",
-		.at_most = false,
-		.target = 0.8,
-		.unit = "x",
-	};
-	ratio_of(&ratios[6], "psyne-tcp", value_of(rep, "psyne-tcp", MIB, METRIC_GBS), "raw-tcp",
-		 value_of(rep, "raw-tcp", MIB, METRIC_GBS), rep, MIB, "GB/s", 1);
-	if (ratios[6].available) {
-		size_t n = strlen(ratios[6].detail);
-
-		(void)snprintf(ratios[6].detail + n, sizeof(ratios[6].detail) - n,
-			       "; touch=%s; both copy every byte into and out of the kernel",
-			       bench_touch_to_string(rep->touch));
+	if (!usable(num, num_v)) {
+		not_measured(ratio, rep, num, tg->num);
+		return;
 	}
-	return 7;
+
+	if (!tg->den) {
+		/* (c): psyne's own rate, with memory:// and the touch=edges rate beside it. */
+		const struct bench_result *mem = target_cell(rep, tg, "psyne-memory");
+		const struct bench_result *edges = bench_report_get(
+			rep, tg->placement, BENCH_TOUCH_EDGES, true, tg->num, tg->size);
+
+		ratio->available = true;
+		ratio->value = num_v;
+		n = (size_t)snprintf(ratio->detail, sizeof(ratio->detail),
+				     "touch=%s (every byte written and read)",
+				     bench_touch_to_string(num->touch));
+		if (usable(mem, mem ? mem->gb_per_sec : -1))
+			n += (size_t)snprintf(ratio->detail + n, sizeof(ratio->detail) - n,
+					      "; psyne memory:// %.2f GB/s", mem->gb_per_sec);
+		if (usable(edges, edges ? edges->gb_per_sec : -1) && n < sizeof(ratio->detail))
+			(void)snprintf(ratio->detail + n, sizeof(ratio->detail) - n,
+				       "; touch=edges (effective) %.2f GB/s", edges->gb_per_sec);
+		return;
+	}
+
+	den_v = den ? metric_value(den, tg->metric) : -1;
+	if (!usable(den, den_v)) {
+		not_measured(ratio, rep, den, tg->den);
+		return;
+	}
+	ratio->available = true;
+	ratio->value = num_v / den_v;
+	n = (size_t)snprintf(ratio->detail, sizeof(ratio->detail), "%.3f %s / %.3f %s",
+			     num_v / scale, unit, den_v / scale, unit);
+	if (tg->touch_all && n < sizeof(ratio->detail))
+		n += (size_t)snprintf(ratio->detail + n, sizeof(ratio->detail) - n, "; touch=all");
+	if (tg->den && streq(tg->den, "raw-tcp") && tg->metric == METRIC_GBS &&
+	    n < sizeof(ratio->detail))
+		(void)snprintf(ratio->detail + n, sizeof(ratio->detail) - n,
+			       "; both copy every byte into and out of the kernel");
+	c2c_note(ratio, num, den);
+}
+
+static size_t compute_ratios(const struct bench_report *rep, struct ratio ratios[N_TARGETS])
+{
+	for (size_t i = 0; i < N_TARGETS; i++)
+		compute_ratio(&ratios[i], rep, &targets[i]);
+	return N_TARGETS;
+}
+
+static bool ratio_passes(const struct ratio *r)
+{
+	return r->available &&
+	       (r->target->at_most ? r->value <= r->target->target : r->value >= r->target->target);
 }
 
 static void format_latency(char *buf, size_t n, double ns)
@@ -336,8 +410,12 @@ static void format_gbs(char *buf, size_t n, double gbs)
 
 static void format_metric(char *buf, size_t n, const struct bench_result *res, enum metric m)
 {
-	double v = metric_value(res, m);
+	double v;
 
+	if (!res) {
+		(void)snprintf(buf, n, " ");
+		return;
+	}
 	if (res->status == BENCH_SKIPPED) {
 		(void)snprintf(buf, n, "skipped");
 		return;
@@ -346,6 +424,7 @@ static void format_metric(char *buf, size_t n, const struct bench_result *res, e
 		(void)snprintf(buf, n, "error");
 		return;
 	}
+	v = metric_value(res, m);
 	if (v < 0) {
 		(void)snprintf(buf, n, "-");
 		return;
@@ -358,12 +437,14 @@ static void format_metric(char *buf, size_t n, const struct bench_result *res, e
 		format_gbs(buf, n, v);
 }
 
-/* The tables (BENCH_GROUP_*) a run prints; see the head comment. */
-static unsigned report_tables(const struct bench_report *rep)
+/* The tables (BENCH_GROUP_*) of a placement's section; see the head comment. */
+static unsigned report_tables(const struct bench_report *rep, enum bench_placement p)
 {
 	bool local_only = false, net_only = false;
 
 	for (size_t t = 0; t < rep->n_transports; t++) {
+		if (!placement_has(rep, p, rep->transports[t]))
+			continue;
 		local_only = local_only || rep->transports[t]->groups == BENCH_GROUP_LOCAL;
 		net_only = net_only || rep->transports[t]->groups == BENCH_GROUP_NET;
 	}
@@ -374,16 +455,25 @@ static unsigned report_tables(const struct bench_report *rep)
 
 /*
  * The columns of one table as indices into rep->transports: the run's order for the local
- * table, net_column's for the network one.
+ * table, net_column's for the network one. With a placement, only the transports it has;
+ * with _BENCH_PLACEMENT_MAX, those of any.
  */
-static size_t table_columns(const struct bench_report *rep, unsigned group,
+static size_t table_columns(const struct bench_report *rep, enum bench_placement p, unsigned group,
 			    size_t cols[BENCH_MAX_TRANSPORTS])
 {
 	size_t n = 0;
 
-	for (size_t t = 0; t < rep->n_transports; t++)
-		if (rep->transports[t]->groups & group)
+	for (size_t t = 0; t < rep->n_transports; t++) {
+		bool has = false;
+
+		if (!(rep->transports[t]->groups & group))
+			continue;
+		for (enum bench_placement q = 0; q < _BENCH_PLACEMENT_MAX && !has; q++)
+			has = (p == _BENCH_PLACEMENT_MAX || p == q) &&
+			      placement_has(rep, q, rep->transports[t]);
+		if (has)
 			cols[n++] = t;
+	}
 	if (group == BENCH_GROUP_NET)
 		/* An insertion sort: eight columns at most. */
 		for (size_t i = 1; i < n; i++)
@@ -398,63 +488,147 @@ static size_t table_columns(const struct bench_report *rep, unsigned group,
 	return n;
 }
 
-static void markdown_table(FILE *f, const struct bench_report *rep, unsigned group)
+static void markdown_table(FILE *f, const struct bench_report *rep, enum bench_placement p,
+			   unsigned group)
 {
-	size_t cols[BENCH_MAX_TRANSPORTS], n_cols = table_columns(rep, group, cols);
+	size_t cols[BENCH_MAX_TRANSPORTS], n_cols = table_columns(rep, p, group, cols);
+	const char *const *names = p == BENCH_PLACEMENT_OVERSUB ? metric_names_pairs : metric_names;
+	/* Only pinned cells have two CPUs apart to probe. */
+	bool c2c = p == BENCH_PLACEMENT_PINNED && rep->pinned;
 
-	fprintf(f, "| metric | size |");
+	fprintf(f, "| metric | size | touch |");
 	for (size_t c = 0; c < n_cols; c++)
 		fprintf(f, " %s |", rep->transports[cols[c]]->label);
-	fprintf(f, "\n|---|---:|");
+	fprintf(f, "\n|---|---:|---|");
 	for (size_t c = 0; c < n_cols; c++)
 		fprintf(f, "---:|");
 	fprintf(f, "\n");
 
 	for (size_t s = 0; s < rep->n_sizes; s++)
-		for (enum metric m = 0; m < _METRIC_MAX; m++) {
-			char size[32];
+		for (enum bench_touch touch = 0; touch < _BENCH_TOUCH_MAX; touch++) {
+			if (!placement_has_cells_at(rep, p, rep->sizes[s], touch, group))
+				continue;
+			for (enum metric m = 0; m < _METRIC_MAX; m++) {
+				char size[32];
 
-			fprintf(f, "| %s | %s |", metric_names[m],
-				bench_format_size(size, sizeof(size), rep->sizes[s]));
-			for (size_t c = 0; c < n_cols; c++) {
-				char cell[32];
+				if (m == METRIC_C2C && !c2c)
+					continue;
+				fprintf(f, "| %s | %s | %s |", names[m],
+					bench_format_size(size, sizeof(size), rep->sizes[s]),
+					bench_touch_to_string(touch));
+				for (size_t c = 0; c < n_cols; c++) {
+					char cell[32];
 
-				format_metric(cell, sizeof(cell),
-					      &rep->results[cols[c] * rep->n_sizes + s], m);
-				fprintf(f, " %s |", cell);
+					format_metric(cell, sizeof(cell),
+						      bench_report_get(rep, p, touch, true,
+								       rep->transports[cols[c]]->id,
+								       rep->sizes[s]),
+						      m);
+					fprintf(f, " %s |", cell);
+				}
+				fprintf(f, "\n");
 			}
-			fprintf(f, "\n");
 		}
+}
+
+/* The heading of a placement's section and how its cells were measured. */
+static void markdown_placement(FILE *f, const struct bench_report *rep, enum bench_placement p)
+{
+	switch (p) {
+	case BENCH_PLACEMENT_PINNED:
+		if (rep->pinned)
+			fprintf(f,
+				"### Pinned: side A on CPU %d, side B on CPU %d\n\n"
+				"Each side's measuring thread is pinned to its CPU; threads the "
+				"libraries start are not. Two-process transports run two processes "
+				"started apart, in-process ones two threads. The core-to-core row is "
+				"the round trip of a bare cache line between the two CPUs.\n",
+				rep->cpus[0], rep->cpus[1]);
+		else
+			fprintf(f, "### Pinned placement, not pinned: fewer than two CPUs\n\n"
+				   "Nothing is pinned, and the spinning loops of the harness "
+				   "yield.\n");
+		break;
+	case BENCH_PLACEMENT_UNPINNED:
+		fprintf(f,
+			"### Unpinned: side B forked from side A, nobody pinned, %u CPUs\n\n"
+			"Two-process transports: one process forks the other before either "
+			"touches its library, as a parent and its fork()ed child do; in-process "
+			"ones: two threads. The scheduler places everything.\n",
+			rep->n_cpus);
+		break;
+	case BENCH_PLACEMENT_SHARED:
+		fprintf(f,
+			"### One shared CPU: both sides on CPU %d\n\n"
+			"Both sides, and every thread their libraries start, are confined to CPU %d "
+			"(as under `taskset -c %d`); the spinning loops of the harness yield.\n",
+			rep->shared_cpu, rep->shared_cpu, rep->shared_cpu);
+		break;
+	default:
+		fprintf(f,
+			"### Oversubscribed: %d pairs at once, unpinned, %u CPUs\n\n"
+			"%d independent pairs of the same transport, each as in the unpinned "
+			"placement (side B forked from side A), run each phase together. "
+			"Aggregate throughput: the pairs' messages (bytes) summed over their common "
+			"wall time, from the first pair's first send to the last pair's receipt of "
+			"its end marker. Round trips: medians over pairs and rounds of each pair's "
+			"own p50, p99 and min. The spinning loops of the harness yield.\n",
+			BENCH_OVERSUB_PAIRS, rep->n_cpus, BENCH_OVERSUB_PAIRS);
+		break;
+	}
 }
 
 void bench_report_markdown(FILE *f, const struct bench_report *rep)
 {
-	struct ratio ratios[MAX_RATIOS];
-	unsigned tables = report_tables(rep);
-	bool both = tables == (BENCH_GROUP_LOCAL | BENCH_GROUP_NET);
+	struct ratio ratios[N_TARGETS];
 	size_t n_ratios;
-	bool notes = false;
+	bool notes = false, has_touch_all = false;
+
+	for (size_t i = 0; i < rep->n_results; i++)
+		has_touch_all = has_touch_all || rep->results[i].touch == BENCH_TOUCH_ALL;
 
 	fprintf(f, "## psyne-bench\n\n");
 	fprintf(f, "- date: %s\n- machine: %s\n- command: `%s`\n", rep->date, rep->machine,
 		rep->command);
-	fprintf(f,
-		"- %u interleaved round(s) of about %u ms per cell, medians reported; touch=%s; %s\n\n",
-		rep->rounds, rep->round_ms, bench_touch_to_string(rep->touch),
-		rep->pinned ? "side A on one CPU, side B on another" : "sides not pinned");
+	fprintf(f, "- %u interleaved round(s) of about %u ms per cell, medians reported\n",
+		rep->rounds, rep->round_ms);
+	if (rep->touch_forced)
+		fprintf(f, "- touch=%s for every cell (--touch)\n",
+			bench_touch_to_string(rep->touch));
+	else if (has_touch_all)
+		fprintf(f, "- touch=edges (header and last 8 bytes of each payload written and "
+			   "read), and touch=all (every byte) beside it from 4 KiB up, pinned\n");
+	else
+		fprintf(f, "- touch=edges (header and last 8 bytes of each payload written and "
+			   "read)\n");
+	fprintf(f, "- %zu cells in %.0f s\n", rep->n_results, rep->wall_sec);
 
-	if (tables & BENCH_GROUP_LOCAL) {
-		if (both)
-			fprintf(f, "### Local transports\n\n");
-		markdown_table(f, rep, BENCH_GROUP_LOCAL);
-	}
-	if (tables & BENCH_GROUP_NET) {
-		if (both)
-			fprintf(f, "\n### Network transports (stream sockets on this machine)\n\n");
-		markdown_table(f, rep, BENCH_GROUP_NET);
+	for (enum bench_placement p = 0; p < _BENCH_PLACEMENT_MAX; p++) {
+		unsigned tables;
+		bool both;
+
+		if (!(rep->placements & (1u << p)))
+			continue;
+		tables = report_tables(rep, p);
+		both = tables == (BENCH_GROUP_LOCAL | BENCH_GROUP_NET);
+		fprintf(f, "\n");
+		markdown_placement(f, rep, p);
+		if (tables & BENCH_GROUP_LOCAL) {
+			fprintf(f, "\n");
+			if (both)
+				fprintf(f, "#### Local transports\n\n");
+			markdown_table(f, rep, p, BENCH_GROUP_LOCAL);
+		}
+		if (tables & BENCH_GROUP_NET) {
+			fprintf(f, "\n");
+			if (both)
+				fprintf(f, "#### Network transports (stream sockets on this "
+					   "machine)\n\n");
+			markdown_table(f, rep, p, BENCH_GROUP_NET);
+		}
 	}
 
-	for (size_t i = 0; i < rep->n_transports * rep->n_sizes; i++) {
+	for (size_t i = 0; i < rep->n_results; i++) {
 		const struct bench_result *res = &rep->results[i];
 		char size[32];
 
@@ -463,8 +637,10 @@ void bench_report_markdown(FILE *f, const struct bench_report *rep)
 		if (!notes)
 			fprintf(f, "\n");
 		notes = true;
-		fprintf(f, "- %s %s %s: %s\n", res->transport->label,
+		fprintf(f, "- %s %s %s, touch=%s: %s: %s\n", res->transport->label,
 			bench_format_size(size, sizeof(size), res->size),
+			bench_placement_to_string(res->placement),
+			bench_touch_to_string(res->touch),
 			res->status == BENCH_SKIPPED ? "skipped" : "failed", res->why);
 	}
 
@@ -472,21 +648,21 @@ void bench_report_markdown(FILE *f, const struct bench_report *rep)
 	fprintf(f, "\n```\n");
 	for (size_t i = 0; i < n_ratios; i++) {
 		const struct ratio *r = &ratios[i];
-		bool pass = r->available &&
-			    (r->at_most ? r->value <= r->target : r->value >= r->target);
+		const struct target *tg = r->target;
 
 		if (r->available)
-			fprintf(f, "RATIO (%s) %s = %.2f%s [%s], target %s %g%s: %s\n", r->name,
-				r->what, r->value, r->unit, r->detail,
-				r->at_most ? "<=" : ">=", r->target, r->unit,
-				pass ? "PASS" : "MISS");
+			fprintf(f, "RATIO (%s) %s: %s = %.2f%s [%s], target %s %g%s: %s\n",
+				tg->name, bench_placement_to_string(tg->placement), tg->what,
+				r->value, r->unit, r->detail, tg->at_most ? "<=" : ">=", tg->target,
+				r->unit, ratio_passes(r) ? "PASS" : "MISS");
 		else
-			fprintf(f, "RATIO (%s) %s: N/A, target %s %g%s: %s\n", r->name, r->what,
-				r->at_most ? "<=" : ">=", r->target, r->unit, r->detail);
+			fprintf(f, "RATIO (%s) %s: %s: N/A, target %s %g%s: %s\n", tg->name,
+				bench_placement_to_string(tg->placement), tg->what,
+				tg->at_most ? "<=" : ">=", tg->target, r->unit, r->detail);
 	}
 	for (size_t i = 0; i < n_ratios; i++)
 		if (ratios[i].note[0] != '\0')
-			fprintf(f, "NOTE (%s) %s\n", ratios[i].name, ratios[i].note);
+			fprintf(f, "NOTE (%s) %s\n", ratios[i].target->name, ratios[i].note);
 	fprintf(f, "```\n");
 }
 
@@ -528,11 +704,61 @@ static const char *status_to_string(enum bench_status status)
 	}
 }
 
+static void json_result(FILE *f, const struct bench_result *res)
+{
+	fprintf(f, "    {\"transport\": \"%s\", \"size\": %" PRIu64 ", \"status\": \"%s\"",
+		res->transport->id, res->size, status_to_string(res->status));
+	fprintf(f, ", \"placement\": \"%s\", \"touch\": \"%s\", \"pairs\": %u",
+		bench_placement_to_string(res->placement), bench_touch_to_string(res->touch),
+		res->pairs);
+	fprintf(f, ", \"groups\": [%s%s%s]",
+		res->transport->groups & BENCH_GROUP_LOCAL ? "\"local\"" : "",
+		res->transport->groups == (BENCH_GROUP_LOCAL | BENCH_GROUP_NET) ? ", " : "",
+		res->transport->groups & BENCH_GROUP_NET ? "\"net\"" : "");
+	fprintf(f, ", \"why\": ");
+	json_string(f, res->why);
+	fprintf(f, ", \"rtt_p50_ns\": ");
+	json_number(f, res->rtt_p50_ns);
+	fprintf(f, ", \"rtt_p99_ns\": ");
+	json_number(f, res->rtt_p99_ns);
+	fprintf(f, ", \"rtt_min_ns\": ");
+	json_number(f, res->rtt_min_ns);
+	fprintf(f, ", \"c2c_ns\": ");
+	json_number(f, res->c2c_ns);
+	fprintf(f, ", \"msgs_per_sec\": ");
+	json_number(f, res->msgs_per_sec);
+	fprintf(f, ", \"gb_per_sec\": ");
+	json_number(f, res->gb_per_sec);
+	fprintf(f, ", \"wall_sec\": %.3f,\n      \"pp_rounds_p50_p99_min_n\": [", res->wall_sec);
+	for (unsigned j = 0; j < res->n_pp; j++)
+		fprintf(f, "%s[%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 "]",
+			j > 0 ? ", " : "", res->pp[j].p50, res->pp[j].p99, res->pp[j].min,
+			res->pp[j].n);
+	fprintf(f, "], \"pp_rounds_c2c_ns\": [");
+	for (unsigned j = 0; j < res->n_pp; j++)
+		fprintf(f, "%s%" PRIu64, j > 0 ? ", " : "", res->pp[j].c2c);
+	fprintf(f, "], \"tp_rounds_ns_msgs_bytes\": [");
+	for (unsigned j = 0; j < res->n_tp; j++)
+		fprintf(f, "%s[%" PRIu64 ", %" PRIu64 ", %" PRIu64 "]", j > 0 ? ", " : "",
+			res->tp[j].ns, res->tp[j].messages, res->tp[j].bytes);
+	fprintf(f, "]");
+	if (res->pairs > 1) {
+		fprintf(f, ",\n      \"tp_pair_rounds_ns_msgs_bytes_start\": [");
+		for (unsigned j = 0; j < res->n_tp_pairs; j++)
+			fprintf(f, "%s[%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 "]",
+				j > 0 ? ", " : "", res->tp_pairs[j].ns, res->tp_pairs[j].messages,
+				res->tp_pairs[j].bytes, res->tp_pairs[j].start);
+		fprintf(f, "]");
+	}
+	fprintf(f, "}");
+}
+
 int bench_report_json(const char *path, const struct bench_report *rep)
 {
 	_cleanup_fclose_ FILE *f = NULL;
-	struct ratio ratios[MAX_RATIOS];
+	struct ratio ratios[N_TARGETS];
 	size_t n_ratios;
+	bool first = true;
 
 	f = fopen(path, "we");
 	if (!f)
@@ -545,65 +771,40 @@ int bench_report_json(const char *path, const struct bench_report *rep)
 	fprintf(f, ",\n  \"command\": ");
 	json_string(f, rep->command);
 	fprintf(f, ",\n  \"rounds\": %u,\n  \"round_ms\": %u,\n  \"touch\": \"%s\",\n", rep->rounds,
-		rep->round_ms, bench_touch_to_string(rep->touch));
+		rep->round_ms, rep->touch_forced ? bench_touch_to_string(rep->touch) : "auto");
 	fprintf(f, "  \"pinned\": %s,\n", rep->pinned ? "true" : "false");
-	fprintf(f, "  \"cpus\": [%d, %d],\n  \"results\": [\n", rep->cpus[0], rep->cpus[1]);
+	fprintf(f, "  \"cpus\": [%d, %d],\n  \"shared_cpu\": %d,\n  \"n_cpus\": %u,\n",
+		rep->cpus[0], rep->cpus[1], rep->shared_cpu, rep->n_cpus);
+	fprintf(f, "  \"oversub_pairs\": %d,\n  \"wall_sec\": %.1f,\n  \"placements\": [",
+		BENCH_OVERSUB_PAIRS, rep->wall_sec);
+	for (enum bench_placement p = 0; p < _BENCH_PLACEMENT_MAX; p++)
+		if (rep->placements & (1u << p)) {
+			fprintf(f, "%s\"%s\"", first ? "" : ", ", bench_placement_to_string(p));
+			first = false;
+		}
+	fprintf(f, "],\n  \"results\": [\n");
 
-	for (size_t i = 0; i < rep->n_transports * rep->n_sizes; i++) {
-		const struct bench_result *res = &rep->results[i];
-
-		fprintf(f, "    {\"transport\": \"%s\", \"size\": %" PRIu64 ", \"status\": \"%s\"",
-			res->transport->id, res->size, status_to_string(res->status));
-		fprintf(f, ", \"groups\": [%s%s%s]",
-			res->transport->groups & BENCH_GROUP_LOCAL ? "\"local\"" : "",
-			res->transport->groups == (BENCH_GROUP_LOCAL | BENCH_GROUP_NET) ? ", " : "",
-			res->transport->groups & BENCH_GROUP_NET ? "\"net\"" : "");
-		fprintf(f, ", \"why\": ");
-		json_string(f, res->why);
-		fprintf(f, ", \"rtt_p50_ns\": ");
-		json_number(f, res->rtt_p50_ns);
-		fprintf(f, ", \"rtt_p99_ns\": ");
-		json_number(f, res->rtt_p99_ns);
-		fprintf(f, ", \"rtt_min_ns\": ");
-		json_number(f, res->rtt_min_ns);
-		fprintf(f, ", \"c2c_ns\": ");
-		json_number(f, res->c2c_ns);
-		fprintf(f, ", \"msgs_per_sec\": ");
-		json_number(f, res->msgs_per_sec);
-		fprintf(f, ", \"gb_per_sec\": ");
-		json_number(f, res->gb_per_sec);
-		fprintf(f, ", \"wall_sec\": %.3f,\n      \"pp_rounds_p50_p99_min_n\": [",
-			res->wall_sec);
-		for (unsigned j = 0; j < res->n_pp; j++)
-			fprintf(f, "%s[%" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 "]",
-				j > 0 ? ", " : "", res->pp[j].p50, res->pp[j].p99, res->pp[j].min,
-				res->pp[j].n);
-		fprintf(f, "], \"pp_rounds_c2c_ns\": [");
-		for (unsigned j = 0; j < res->n_pp; j++)
-			fprintf(f, "%s%" PRIu64, j > 0 ? ", " : "", res->pp[j].c2c);
-		fprintf(f, "], \"tp_rounds_ns_msgs_bytes\": [");
-		for (unsigned j = 0; j < res->n_tp; j++)
-			fprintf(f, "%s[%" PRIu64 ", %" PRIu64 ", %" PRIu64 "]", j > 0 ? ", " : "",
-				res->tp[j].ns, res->tp[j].messages, res->tp[j].bytes);
-		fprintf(f, "]}%s\n", i + 1 < rep->n_transports * rep->n_sizes ? "," : "");
+	for (size_t i = 0; i < rep->n_results; i++) {
+		json_result(f, &rep->results[i]);
+		fprintf(f, "%s\n", i + 1 < rep->n_results ? "," : "");
 	}
 
 	n_ratios = compute_ratios(rep, ratios);
 	fprintf(f, "  ],\n  \"ratios\": [\n");
 	for (size_t i = 0; i < n_ratios; i++) {
 		const struct ratio *r = &ratios[i];
-		bool pass = r->available &&
-			    (r->at_most ? r->value <= r->target : r->value >= r->target);
+		const struct target *tg = r->target;
 
-		fprintf(f, "    {\"name\": \"%s\", \"what\": ", r->name);
-		json_string(f, r->what);
+		fprintf(f, "    {\"name\": \"%s\", \"placement\": \"%s\", \"what\": ", tg->name,
+			bench_placement_to_string(tg->placement));
+		json_string(f, tg->what);
 		fprintf(f, ", \"value\": ");
 		json_number(f, r->available ? r->value : -1);
 		fprintf(f, ", \"target\": \"%s %g\", \"result\": \"%s\", \"detail\": ",
-			r->at_most ? "<=" : ">=", r->target,
-			!r->available ? "n/a" :
-			pass	      ? "pass" :
-					"miss");
+			tg->at_most ? "<=" : ">=", tg->target,
+			!r->available	? "n/a" :
+			ratio_passes(r) ? "pass" :
+					  "miss");
 		json_string(f, r->detail);
 		fprintf(f, ", \"note\": ");
 		json_string(f, r->note);
@@ -633,29 +834,68 @@ static const char *group_name(unsigned group)
 	return group == BENCH_GROUP_NET ? "net" : "local";
 }
 
+/*
+ * The plot's clusters: one per placement, size and touch policy that has cells in the group,
+ * labelled "4 KiB", "4 KiB all", "64 B unpinned", ...
+ */
+struct cluster {
+	enum bench_placement placement;
+	uint64_t size;
+	enum bench_touch touch;
+};
+
+#define MAX_CLUSTERS (_BENCH_PLACEMENT_MAX * BENCH_MAX_SIZES * _BENCH_TOUCH_MAX)
+
+static size_t plot_clusters(const struct bench_report *rep, unsigned group,
+			    struct cluster clusters[MAX_CLUSTERS])
+{
+	size_t n = 0;
+
+	for (enum bench_placement p = 0; p < _BENCH_PLACEMENT_MAX; p++)
+		for (size_t s = 0; s < rep->n_sizes; s++)
+			for (enum bench_touch touch = 0; touch < _BENCH_TOUCH_MAX; touch++)
+				if (placement_has_cells_at(rep, p, rep->sizes[s], touch, group))
+					clusters[n++] = (struct cluster){
+						.placement = p,
+						.size = rep->sizes[s],
+						.touch = touch,
+					};
+	return n;
+}
+
 static int write_plot_data(const char *path, const struct bench_report *rep, unsigned group,
 			   bool latency)
 {
 	_cleanup_fclose_ FILE *f = NULL;
-	size_t cols[BENCH_MAX_TRANSPORTS], n_cols = table_columns(rep, group, cols);
+	size_t cols[BENCH_MAX_TRANSPORTS],
+		n_cols = table_columns(rep, _BENCH_PLACEMENT_MAX, group, cols);
+	struct cluster clusters[MAX_CLUSTERS];
+	size_t n_clusters = plot_clusters(rep, group, clusters);
 
 	f = fopen(path, "we");
 	if (!f)
 		return -errno;
-	fprintf(f, "size");
+	fprintf(f, "cell");
 	for (size_t c = 0; c < n_cols; c++)
 		fprintf(f, " \"%s\"", rep->transports[cols[c]]->label);
 	fprintf(f, "\n");
-	for (size_t s = 0; s < rep->n_sizes; s++) {
+	for (size_t k = 0; k < n_clusters; k++) {
+		const struct cluster *cl = &clusters[k];
 		char size[32];
 
-		bench_format_size(size, sizeof(size), rep->sizes[s]);
-		fprintf(f, "\"%s\"", size);
+		bench_format_size(size, sizeof(size), cl->size);
+		fprintf(f, "\"%s%s%s%s\"", size, cl->touch == BENCH_TOUCH_ALL ? " all" : "",
+			cl->placement == BENCH_PLACEMENT_PINNED ? "" : " ",
+			cl->placement == BENCH_PLACEMENT_PINNED ?
+				"" :
+				bench_placement_to_string(cl->placement));
 		for (size_t c = 0; c < n_cols; c++) {
-			const struct bench_result *res = &rep->results[cols[c] * rep->n_sizes + s];
-			double v = latency ? res->rtt_p50_ns / 1e3 : res->gb_per_sec;
+			const struct bench_result *res =
+				bench_report_get(rep, cl->placement, cl->touch, true,
+						 rep->transports[cols[c]]->id, cl->size);
+			double v = !res ? -1 : latency ? res->rtt_p50_ns / 1e3 : res->gb_per_sec;
 
-			if (res->status == BENCH_OK && v > 0)
+			if (res && res->status == BENCH_OK && v > 0)
 				fprintf(f, " %.6g", v);
 			else
 				fprintf(f, " ?");
@@ -667,6 +907,17 @@ static int write_plot_data(const char *path, const struct bench_report *rep, uns
 	return 0;
 }
 
+/* The plot's tables: the groups of every placement's section. */
+static unsigned plot_tables(const struct bench_report *rep)
+{
+	unsigned tables = 0;
+
+	for (enum bench_placement p = 0; p < _BENCH_PLACEMENT_MAX; p++)
+		if (rep->placements & (1u << p))
+			tables |= report_tables(rep, p);
+	return tables;
+}
+
 /* The latency and throughput panels of one table: one column of the page. */
 static void write_plot_panels(FILE *f, const struct bench_report *rep, const char *dir,
 			      unsigned group, bool both)
@@ -674,7 +925,8 @@ static void write_plot_panels(FILE *f, const struct bench_report *rep, const cha
 	const char *what = !both		    ? "" :
 			   group == BENCH_GROUP_NET ? "network transports: " :
 						      "local transports: ";
-	size_t cols[BENCH_MAX_TRANSPORTS], n_cols = table_columns(rep, group, cols);
+	size_t cols[BENCH_MAX_TRANSPORTS],
+		n_cols = table_columns(rep, _BENCH_PLACEMENT_MAX, group, cols);
 	char data[256];
 
 	fprintf(f,
@@ -687,9 +939,9 @@ static void write_plot_panels(FILE *f, const struct bench_report *rep, const cha
 	fprintf(f, " using i:xtic(1) title columnheader(i)\n");
 
 	fprintf(f,
-		"set title '%sone-way throughput, touch=%s (higher is better)'\n"
+		"set title '%sone-way throughput, oversub: 4 pairs summed (higher is better)'\n"
 		"set ylabel 'GB/s (log)'\n",
-		what, bench_touch_to_string(rep->touch));
+		what);
 	(void)snprintf(data, sizeof(data), "%s/throughput-%s.dat", dir, group_name(group));
 	fprintf(f, "plot for [i=2:%zu] ", n_cols + 1);
 	gp_string(f, data);
@@ -698,16 +950,24 @@ static void write_plot_panels(FILE *f, const struct bench_report *rep, const cha
 
 /*
  * One table: latency above throughput. Both tables: the local ones on the left, the
- * network ones on the right, each with its own key and scale.
+ * network ones on the right, each with its own key and scale. Clusters along the x axis are
+ * size, touch and placement.
  */
 static int write_plot_script(const char *path, const char *png, const char *dir,
 			     const struct bench_report *rep)
 {
 	_cleanup_fclose_ FILE *f = NULL;
-	unsigned tables = report_tables(rep);
+	unsigned tables = plot_tables(rep);
 	bool both = tables == (BENCH_GROUP_LOCAL | BENCH_GROUP_NET);
-	unsigned width = both ? 2400 : 1400;
+	struct cluster clusters[MAX_CLUSTERS];
+	size_t n_clusters = 0;
+	unsigned width;
 	char title[384];
+
+	for (unsigned group = BENCH_GROUP_LOCAL; group <= BENCH_GROUP_NET; group <<= 1)
+		if (tables & group)
+			n_clusters = MAX(n_clusters, plot_clusters(rep, group, clusters));
+	width = (both ? 2 : 1) * (unsigned)MAX((size_t)1200, 160 * n_clusters);
 
 	f = fopen(path, "we");
 	if (!f)
@@ -732,7 +992,9 @@ static int write_plot_script(const char *path, const char *png, const char *dir,
 		   "set logscale y\n"
 		   "set grid ytics\n"
 		   "set key outside right top\n"
-		   "set xlabel 'message size'\n");
+		   "set xtics rotate by -30\n"
+		   "set xlabel 'message size, touch=all where marked, placement (pinned unless "
+		   "marked)'\n");
 
 	for (unsigned group = BENCH_GROUP_LOCAL; group <= BENCH_GROUP_NET; group <<= 1)
 		if (tables & group)
@@ -748,7 +1010,7 @@ int bench_report_plot(const char *path, const struct bench_report *rep, const ch
 {
 	char script[256], data[256];
 	char *argv[] = { (char *)"gnuplot", script, NULL };
-	unsigned tables = report_tables(rep);
+	unsigned tables = plot_tables(rep);
 	pid_t pid;
 	int r, status;
 

@@ -52,7 +52,8 @@ static int find_roudi(const char *path, char *buf, size_t n)
 	return access(buf, X_OK) == 0 ? 0 : -ENOENT;
 }
 
-static int write_config(const char *path, const uint64_t *sizes, size_t n_sizes, uint64_t capacity)
+static int write_config(const char *path, const uint64_t *sizes, const unsigned *pairs,
+			size_t n_sizes, uint64_t capacity)
 {
 	_cleanup_fclose_ FILE *f = NULL;
 	uint64_t pools[BENCH_MAX_SIZES][2];
@@ -60,7 +61,8 @@ static int write_config(const char *path, const uint64_t *sizes, size_t n_sizes,
 
 	/*
 	 * One pool per message size: the payload plus room for the chunk header, enough chunks
-	 * for a full subscriber queue in each direction plus the ones in flight.
+	 * for a full subscriber queue in each direction of every pair that runs at once (four
+	 * in an oversubscribed cell) plus the ones in flight.
 	 */
 	for (size_t i = 0; i < n_sizes; i++) {
 		uint64_t chunk = ALIGN_TO(sizes[i] + 256, UINT64_C(64));
@@ -73,7 +75,7 @@ static int write_config(const char *path, const uint64_t *sizes, size_t n_sizes,
 			pools[n_pools][0] = chunk;
 			pools[n_pools++][1] = 0;
 		}
-		pools[j][1] = MAX(pools[j][1], 2 * depth + 32);
+		pools[j][1] = MAX(pools[j][1], 2 * depth * MAX(pairs[i], 1u) + 32);
 	}
 	/* RouDi wants the pools sorted by chunk size. */
 	for (size_t i = 1; i < n_pools; i++)
@@ -194,7 +196,8 @@ static int spawn_roudi(struct bench_roudi *roudi, const char *binary, const char
 }
 
 int bench_roudi_start(struct bench_roudi *roudi, const char *path, const char *dir,
-		      const uint64_t *sizes, size_t n_sizes, uint64_t capacity)
+		      const uint64_t *sizes, const unsigned *pairs, size_t n_sizes,
+		      uint64_t capacity)
 {
 	char binary[256], config[128], tail[200];
 	uint64_t deadline;
@@ -213,7 +216,7 @@ int bench_roudi_start(struct bench_roudi *roudi, const char *path, const char *d
 
 	(void)snprintf(config, sizeof(config), "%s/roudi.toml", dir);
 	(void)snprintf(roudi->log_path, sizeof(roudi->log_path), "%s/roudi.log", dir);
-	r = write_config(config, sizes, n_sizes, capacity);
+	r = write_config(config, sizes, pairs, n_sizes, capacity);
 	if (r < 0) {
 		(void)snprintf(roudi->why, sizeof(roudi->why), "cannot write '%.160s': %s", config,
 			       strerror(-r));

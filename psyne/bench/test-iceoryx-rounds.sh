@@ -2,13 +2,15 @@
 # SPDX-License-Identifier: MIT
 #
 # test-iceoryx-rounds.sh PSYNE-BENCH: thirty short iceoryx rounds, each two fresh processes
-# that register with RouDi, stream and leave. A child that hangs on its way out times its
-# round out and fails the run. Exits 77 (skipped) when RouDi cannot run here, for instance
-# because another RouDi holds its lock.
+# that register with RouDi, stream and leave (pinned: the other placements would run the
+# cell four times over). A child that hangs on its way out times its round out and fails
+# the run. Exits 77 (skipped) when RouDi cannot run here, for instance because another RouDi
+# holds its lock.
 set -u
 
 bench=$1
-out=$("$bench" --only iceoryx --sizes 64 --rounds 30 --round-ms 100 --timeout 10 2>&1)
+out=$("$bench" --only iceoryx --placement pinned --sizes 64 --rounds 30 --round-ms 100 \
+	--timeout 10 2>&1)
 rc=$?
 printf '%s\n' "$out"
 if [ "$rc" -ne 0 ]; then
