@@ -10,8 +10,9 @@
  * summary.
  *
  * Part 2: the side-by-side comparison with ZeroMQ and NNG at 64 B, by running
- * `psyne-bench --quick --only calib,psyne-memory,psyne-ipc,zmq-inproc,zmq-ipc,nng-inproc,nng-ipc`
- * when the bench was built (the local transports; the families also hold network ones).
+ * `psyne-bench --quick --placement pinned --only calib,psyne-memory,psyne-ipc,zmq-inproc,...`
+ * when the bench was built (the local transports, which the families' names would mix with
+ * network ones; pinned only, the placement of the bench's main tables, to stay short).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -458,8 +459,13 @@ static int compare(void)
 {
 	char exe[PATH_MAX], bench[PATH_MAX + 32], *slash;
 	char *argv[] = {
-		bench, (char *)"--quick", (char *)"--only",
-		(char *)"calib,psyne-memory,psyne-ipc,zmq-inproc,zmq-ipc,nng-inproc,nng-ipc", NULL
+		bench,
+		(char *)"--quick",
+		(char *)"--placement",
+		(char *)"pinned",
+		(char *)"--only",
+		(char *)"calib,psyne-memory,psyne-ipc,zmq-inproc,zmq-ipc,nng-inproc,nng-ipc",
+		NULL
 	};
 	pid_t pid;
 	ssize_t n;
