@@ -730,15 +730,18 @@ static int ring_sleep(struct psyne_ring *r, _Atomic uint32_t *seq, uint32_t seen
 /*
  * Waiting. Spinning pays only while the other side runs on another CPU: then a message
  * arrives within the spin, with no system call on either side. When it shares our CPU,
- * every spin is time taken from it, and the one thing that helps is to sleep at once and
- * let it run. A handle therefore says in its slot on which CPU it runs (at each wait, and
- * every PSYNE_CPU_EVERY commits for a producer that never waits), and a waiter whose peers
- * all last said "your CPU", or whose process may use one CPU only, does not spin. Otherwise
- * it spins for a budget that follows what spinning has earned: a wait that ended while
- * spinning raises it to a few times what it took, one that ended asleep halves it, and every
- * PSYNE_EXPLORE_EVERY-th wait tries the whole PSYNE_SPIN_MAX_NS, so that a budget driven
- * down while the peer was descheduled (more threads than CPUs) comes back when it runs
- * again. wait=spin (never sleep: for users who pin) and wait=block (never spin) override it.
+ * every spin is time taken from it: the thing that helps is to let it run. A handle
+ * therefore says in its slot on which CPU it runs (at each wait, and every PSYNE_CPU_EVERY
+ * commits for a producer that never waits), and a waiter whose peers all last said "your
+ * CPU", or whose process may use one CPU only, yields the CPU instead of spinning: the peer
+ * runs at once, and when it answers and waits in turn, it yields back. A yield costs a
+ * system call where sleeping costs three (the fence, the sleep, the other side's wake-up).
+ * Either way the waiter spins for a budget that follows what spinning has earned: a wait
+ * that ended while spinning raises it to a few times what it took, one that ended asleep
+ * halves it, and every PSYNE_EXPLORE_EVERY-th wait tries the whole PSYNE_SPIN_MAX_NS, so
+ * that a budget driven down while the peer was descheduled (more threads than CPUs) comes
+ * back when it runs again. wait=spin (never sleep: for users who pin) and wait=block (never
+ * spin) override it.
  */
 #define PSYNE_EXPLORE_EVERY 64u
 
@@ -775,13 +778,18 @@ static bool peers_on_my_cpu(const struct psyne_ring *r)
 	return true;
 }
 
-/* How long this wait may spin: 0, a budget, or UINT64_MAX (until the deadline). */
-static uint64_t spin_budget(struct psyne_ring *r)
+/*
+ * How long this wait may spin: 0, a budget, or UINT64_MAX (until the deadline); and whether
+ * it spins by yielding the CPU: a peer that shares it runs only when we let it.
+ */
+static uint64_t spin_budget(struct psyne_ring *r, bool *ret_yield)
 {
+	*ret_yield = false;
 	if (r->wait_mode == PSYNE_WAIT_SPIN)
 		return UINT64_MAX;
-	if (r->wait_mode == PSYNE_WAIT_BLOCK || r->one_cpu || peers_on_my_cpu(r))
+	if (r->wait_mode == PSYNE_WAIT_BLOCK)
 		return 0;
+	*ret_yield = r->one_cpu || peers_on_my_cpu(r);
 	if (++r->waits % PSYNE_EXPLORE_EVERY == 0)
 		return PSYNE_SPIN_MAX_NS;
 	return r->spin_ns;
@@ -806,6 +814,7 @@ static int ring_wait(struct psyne_ring *r, struct psyne_ring_event *ev,
 		     int (*try)(struct psyne_ring *r, void *ctx), void *ctx, int timeout_ms)
 {
 	uint64_t deadline, budget, start, now;
+	bool yield;
 	int ret;
 
 	ret = try(r, ctx);
@@ -824,24 +833,30 @@ static int ring_wait(struct psyne_ring *r, struct psyne_ring_event *ev,
 
 	deadline = deadline_from_timeout_ms(timeout_ms);
 	say_cpu(r);
-	budget = spin_budget(r);
+	budget = spin_budget(r, &yield);
 	start = now;
-	r->spins += budget > 0;
+	r->spins += budget > 0 && !yield;
+	r->yields += budget > 0 && yield;
 	/*
 	 * Polls back off exponentially (to PSYNE_SPIN_MAX_PAUSES pauses): a poller that keeps
 	 * re-reading the line the other side is writing takes it away after every store, and
-	 * a little distance lets a burst of records land in a line before we pull it over.
+	 * a little distance lets a burst of records land in a line before we pull it over. A
+	 * peer on our CPU gets it instead: two yields make a round trip with no sleep, no
+	 * wake-up and no fence on either side.
 	 */
 	for (unsigned i = 1, pauses = 1; budget > 0; i++) {
-		for (unsigned j = 0; j < pauses; j++)
-			cpu_relax();
+		if (yield)
+			(void)sched_yield();
+		else
+			for (unsigned j = 0; j < pauses; j++)
+				cpu_relax();
 		ret = try(r, ctx);
 		if (ret != -EAGAIN) {
 			spin_done(r, now_nsec(CLOCK_MONOTONIC) - start, true);
 			return ret;
 		}
 		pauses = MIN(pauses * 2, PSYNE_SPIN_MAX_PAUSES);
-		if ((i & 15) != 0)
+		if (!yield && (i & 15) != 0)
 			continue;
 		now = now_nsec(CLOCK_MONOTONIC);
 		if (now >= deadline)

@@ -220,7 +220,8 @@ struct psyne_ring {
 	bool one_cpu;		 /* the process may run on one CPU only: spinning never pays */
 	uint32_t n_others;	 /* slots of the other side, for their CPUs */
 	uint8_t others[PSYNE_RING_SLOTS];
-	uint64_t spins, sleeps; /* waits that spun, and that slept (for tests) */
+	uint64_t spins, yields; /* waits that spun, and that spun by yielding (for tests) */
+	uint64_t sleeps;	/* waits that slept (for tests) */
 	uint64_t wakes;		/* futex wake-ups this handle made as a publisher (for tests) */
 	bool evict;		/* consumer: hand released lines back to memory (clflushopt) */
 	uint64_t evicted;	/* consumer: lines below this were handed back */

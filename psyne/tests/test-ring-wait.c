@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * How a ring handle waits (ring.c, "Waiting"): it spins only while the other side runs on
- * another CPU, sleeps at once when it shares our CPU or when we may use one CPU only, obeys
- * wait=spin and wait=block, and wakes a sleeper once per sleep, not once per message. The
- * checks read the handle's own counters of waits that spun and slept, never a clock.
+ * another CPU, yields the CPU to it instead when it shares ours or when we may use one CPU
+ * only, obeys wait=spin and wait=block, and wakes a sleeper once per sleep, not once per
+ * message. The checks read the handle's own counters of waits that spun, yielded and slept,
+ * never a clock.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -74,18 +75,26 @@ static void *produce(void *arg)
 	return NULL;
 }
 
+struct counts {
+	uint64_t spins, yields, sleeps;
+};
+
+static struct counts counts_of(const struct psyne_ring *r)
+{
+	return (struct counts){ .spins = r->spins, .yields = r->yields, .sleeps = r->sleeps };
+}
+
 /*
  * The consumer (this thread, on `cpu` once its handle is open) receives message 1, then
  * waits for message 2 from a producer on `producer_cpu`. Returns the consumer's counters of
- * that second wait in *ret.
+ * that second wait.
  */
-static void second_wait(const char *uri, int cpu, int producer_cpu, uint64_t *ret_spins,
-			uint64_t *ret_sleeps)
+static struct counts second_wait(const char *uri, int cpu, int producer_cpu)
 {
 	struct producer p = { .uri = uri, .cpu = producer_cpu, .delay_ms = 30 };
 	struct psyne_channel *c = NULL;
 	struct psyne_ring *r;
-	uint64_t spins, sleeps;
+	struct counts before, after;
 	pthread_t th;
 	uint32_t v;
 
@@ -95,14 +104,15 @@ static void second_wait(const char *uri, int cpu, int producer_cpu, uint64_t *re
 	ASSERT_OK_ZERO(pthread_create(&th, NULL, produce, &p));
 	ASSERT_EQ(psyne_recv(c, &v, sizeof(v), NULL, 5000), (int)sizeof(v));
 	ASSERT_EQ(v, 1u);
-	spins = r->spins;
-	sleeps = r->sleeps;
+	before = counts_of(r);
 	ASSERT_EQ(psyne_recv(c, &v, sizeof(v), NULL, 5000), (int)sizeof(v));
 	ASSERT_EQ(v, 2u);
-	*ret_spins = r->spins - spins;
-	*ret_sleeps = r->sleeps - sleeps;
+	after = counts_of(r);
 	ASSERT_OK_ZERO(pthread_join(th, NULL));
 	psyne_close(c);
+	return (struct counts){ .spins = after.spins - before.spins,
+				.yields = after.yields - before.yields,
+				.sleeps = after.sleeps - before.sleeps };
 }
 
 TEST(wait_option)
@@ -126,49 +136,51 @@ TEST(wait_option)
 
 TEST(a_waiter_spins_while_its_peer_runs_elsewhere)
 {
-	uint64_t spins, sleeps;
+	struct counts n;
 	int cpus[2];
 
 	two_cpus(cpus);
-	second_wait("memory://elsewhere", cpus[0], cpus[1], &spins, &sleeps);
-	ASSERT_EQ(spins, 1u);
-	ASSERT_EQ(sleeps, 1u); /* 30 ms is far past any spin */
+	n = second_wait("memory://elsewhere", cpus[0], cpus[1]);
+	ASSERT_EQ(n.spins, 1u);
+	ASSERT_EQ(n.yields, 0u);
+	ASSERT_EQ(n.sleeps, 1u); /* 30 ms is far past any spin */
 }
 
-TEST(a_waiter_sleeps_at_once_when_its_peer_shares_its_cpu)
+TEST(a_waiter_yields_to_a_peer_on_its_cpu)
 {
-	uint64_t spins, sleeps;
+	struct counts n;
 	int cpus[2];
 
 	two_cpus(cpus);
-	second_wait("memory://samecpu", cpus[0], cpus[0], &spins, &sleeps);
-	ASSERT_EQ(spins, 0u);
-	ASSERT_EQ(sleeps, 1u);
+	n = second_wait("memory://samecpu", cpus[0], cpus[0]);
+	ASSERT_EQ(n.spins, 0u);
+	ASSERT_EQ(n.yields, 1u);
+	ASSERT_EQ(n.sleeps, 1u);
 }
 
 TEST(wait_block_never_spins)
 {
-	uint64_t spins, sleeps;
+	struct counts n;
 	int cpus[2];
 
 	two_cpus(cpus);
-	second_wait("memory://block?wait=block", cpus[0], cpus[1], &spins, &sleeps);
-	ASSERT_EQ(spins, 0u);
-	ASSERT_EQ(sleeps, 1u);
+	n = second_wait("memory://block?wait=block", cpus[0], cpus[0]);
+	ASSERT_EQ(n.spins + n.yields, 0u);
+	ASSERT_EQ(n.sleeps, 1u);
 }
 
 TEST(wait_spin_never_sleeps)
 {
-	uint64_t spins, sleeps;
+	struct counts n;
 	int cpus[2];
 
 	two_cpus(cpus);
-	second_wait("memory://spin?wait=spin", cpus[0], cpus[1], &spins, &sleeps);
-	ASSERT_EQ(spins, 1u);
-	ASSERT_EQ(sleeps, 0u);
+	n = second_wait("memory://spin?wait=spin", cpus[0], cpus[1]);
+	ASSERT_EQ(n.spins, 1u);
+	ASSERT_EQ(n.sleeps, 0u);
 }
 
-/* A handle opened where the process may run on one CPU only never spins. */
+/* A handle opened where the process may run on one CPU only never spins: it yields. */
 TEST(a_process_on_one_cpu_never_spins)
 {
 	struct producer p = { .uri = "memory://onecpu", .cpu = 0, .delay_ms = 30 };
@@ -188,7 +200,7 @@ TEST(a_process_on_one_cpu_never_spins)
 	for (int i = 0; i < 2; i++)
 		ASSERT_EQ(psyne_recv(c, &v, sizeof(v), NULL, 5000), (int)sizeof(v));
 	ASSERT_EQ(r->spins, 0u);
-	ASSERT_GE(r->sleeps, 1u);
+	ASSERT_GE(r->yields, 1u);
 	ASSERT_OK_ZERO(pthread_join(th, NULL));
 	psyne_close(c);
 }
