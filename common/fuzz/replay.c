@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Corpus replay for builds without libFuzzer: feeds every file named on the command line,
- * or found in a directory named there, to the harness once. Any crash, sanitizer report or
- * hang fails the test; the summary line counts one test case per input.
+ * or found in a directory named there, to the harness once. Any crash, sanitizer report,
+ * failed check (the harness aborts) or hang fails the test.
+ *
+ * A replay is one test case however many inputs it feeds: its last line is
+ * "# PROG: 1 case (N inputs), F failed", F counting the inputs that could not be read, which
+ * scripts/run-tests counts as one case. Each input is named on stderr before it runs, so that
+ * the report of a crash follows the name of the input that caused it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -42,6 +47,7 @@ static int replay_file(const char *path)
 		free(buf);
 		return -1;
 	}
+	fprintf(stderr, "replay: %s\n", path);
 	(void)LLVMFuzzerTestOneInput(buf, (size_t)n);
 	free(buf);
 	return 0;
@@ -50,7 +56,7 @@ static int replay_file(const char *path)
 int main(int argc, char **argv)
 {
 	const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-	unsigned passed = 0, failed = 0;
+	unsigned inputs = 0, failed = 0;
 
 	for (int i = 1; i < argc; i++) {
 		struct stat st;
@@ -61,7 +67,7 @@ int main(int argc, char **argv)
 			continue;
 		}
 		if (!S_ISDIR(st.st_mode)) {
-			replay_file(argv[i]) == 0 ? passed++ : failed++;
+			replay_file(argv[i]) == 0 ? inputs++ : failed++;
 			continue;
 		}
 		DIR *d = opendir(argv[i]);
@@ -72,11 +78,12 @@ int main(int argc, char **argv)
 			if (de->d_name[0] == '.')
 				continue;
 			snprintf(path, sizeof(path), "%s/%s", argv[i], de->d_name);
-			replay_file(path) == 0 ? passed++ : failed++;
+			replay_file(path) == 0 ? inputs++ : failed++;
 		}
 		if (d)
 			closedir(d);
 	}
-	printf("# %s: %u passed, %u failed, 0 skipped, 0 errors\n", prog, passed, failed);
-	return failed == 0 && passed > 0 ? 0 : 1;
+	/* No input at all is a failure too: the corpus went missing. */
+	printf("# %s: 1 case (%u inputs), %u failed\n", prog, inputs, failed);
+	return failed == 0 && inputs > 0 ? 0 : 1;
 }
