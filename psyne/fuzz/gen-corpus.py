@@ -432,6 +432,16 @@ def stream_seeds():
     yield "stream-oversize", bytes([0]) + frame(FRAME_DATA, seq=0, length=1 << 30)[:32]
     yield "stream-reject", bytes([0x80]) + pad(frame(FRAME_REJECT, reject(16, b"busy")))
     yield "stream-garbage", bytes([3]) + bytes(range(256)) * 4
+    # For fuzz-stream's own reading: a REJECT without an errno, DATA after BYE, a listener
+    # that numbers afresh, and a seq that runs past 2^64 - 1.
+    yield "stream-reject-no-errno", bytes([0x80]) + pad(frame(FRAME_REJECT, reject(0, b"no")))
+    yield "stream-bye-then-data", bytes([5]) + pad(frame(FRAME_DATA, b"a", seq=3)) + \
+        pad(frame(FRAME_BYE, seq=4)) + pad(frame(FRAME_DATA, b"b", seq=5))
+    yield "stream-hello-fresh", bytes([0x80 | 3]) + \
+        pad(frame(FRAME_HELLO, hello(session=1, next_seq=2**64 - 1))) + \
+        pad(frame(FRAME_DATA, b"abc", seq=9)) + pad(frame(FRAME_DATA, b"de", seq=10))
+    yield "stream-seq-wraps", bytes([0]) + pad(frame(FRAME_DATA, b"x", seq=2**64 - 1)) + \
+        pad(frame(FRAME_DATA, b"y", seq=0)) + pad(frame(FRAME_DATA, b"z", seq=1))
 
 
 def main():

@@ -2846,7 +2846,9 @@ void psyne__net_close(struct psyne_channel *ch)
  * The receive path of a session, without a socket, for fuzz-stream: `data` goes into an
  * established session's receive ring in chunks of `chunk` bytes (0: as much as fits) and
  * is parsed as the engine parses what it reads; every message taken is read and released.
- * `hello` starts the session in its handshake instead. Returns the parser's verdict.
+ * `hello` starts the session in its handshake instead. Returns the parser's verdict: its
+ * error, or the low 31 bits of the sum of the bytes of the messages taken, which fuzz-stream
+ * checks against its own reading of the stream.
  */
 int psyne__net_fuzz_stream(const uint8_t *data, size_t len, size_t chunk, bool hello)
 {
@@ -2898,5 +2900,5 @@ out:
 	free(c->peers);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
-	return r < 0 ? r : (int)(sum & 1);
+	return r < 0 ? r : (int)(sum & 0x7fffffffu);
 }

@@ -52,7 +52,8 @@ int psyne__net_receive(struct psyne_channel *ch, int timeout_ms, size_t max_size
 void psyne__net_release(struct psyne_channel *ch, struct psyne_msg *msg);
 int psyne__net_stats(struct psyne_channel *ch, struct psyne_stats *ret_stats);
 
-/* The receive path without a socket, for the fuzzer (net.c). */
+/* The receive path without a socket, for the fuzzer: its error, or a sum of what it delivered
+ * (net.c). */
 int psyne__net_fuzz_stream(const uint8_t *data, size_t len, size_t chunk, bool hello);
 
 /* clang-format off */
