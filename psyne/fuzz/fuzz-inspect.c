@@ -6,6 +6,11 @@
  * read-only with an inaccessible page after it, so a stray write or a read past the end
  * faults even where ASan does not look (mappings are not its to watch).
  *
+ * What it returns must describe the region: its name, mode and capacity, no more bytes in
+ * use than the ring holds, members in distinct slots with roles among them, and, when the
+ * queue could be walked, queued and received messages (and bytes) adding up to those
+ * committed.
+ *
  * Input: the region's first bytes; the rest is zero. As in fuzz-ring, capacities above 64K
  * are refused to keep runs fast. The same bytes are then offered as a region one byte
  * shorter than its header says, which must be refused.
@@ -22,6 +27,32 @@
 #define FUZZ_MAX_CAPACITY (64u * 1024)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check(const struct psyne_inspect_channel *ch, const struct psyne_ring_hdr *hdr)
+{
+	uint32_t producers = 0, consumers = 0;
+
+	if (strcmp(ch->name, hdr->name) != 0 || ch->mode != hdr->mode ||
+	    ch->capacity != hdr->capacity || ch->used > ch->capacity ||
+	    ch->n_members > PSYNE_RING_SLOTS)
+		abort();
+	for (uint32_t i = 0; i < ch->n_members; i++) {
+		const struct psyne_inspect_member *m = &ch->members[i];
+
+		if (m->slot >= PSYNE_RING_SLOTS || (i > 0 && m->slot <= ch->members[i - 1].slot))
+			abort();
+		producers += (m->role & PSYNE_ROLE_PRODUCER) != 0;
+		consumers += (m->role & PSYNE_ROLE_CONSUMER) != 0;
+	}
+	if (producers != ch->producers || consumers != ch->consumers)
+		abort();
+	if (!ch->queued_known && (ch->queued != 0 || ch->queued_bytes != 0))
+		abort();
+	if (ch->queued_known &&
+	    (ch->queued > ch->messages || ch->received != ch->messages - ch->queued ||
+	     ch->queued_bytes > ch->bytes || ch->received_bytes != ch->bytes - ch->queued_bytes))
+		abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -48,10 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 
-	if (psyne__inspect_segment(mem, psyne__ring_region_size(hdr.capacity), NULL, &ch) == 0) {
-		volatile uint64_t sink = ch.used + ch.queued + ch.received + ch.n_members;
-		(void)sink;
-	}
+	if (psyne__inspect_segment(mem, psyne__ring_region_size(hdr.capacity), NULL, &ch) == 0)
+		check(&ch, (const struct psyne_ring_hdr *)mem);
 	/* One byte shorter than its header says: refused, whatever the rest holds. */
 	if (psyne__inspect_segment(mem, psyne__ring_region_size(hdr.capacity) - 1, NULL, &ch) == 0)
 		abort();
