@@ -149,6 +149,12 @@ def socket_seeds():
         "@psyne/1/0/net/1234/5", "@psyne/1/0/net/m/1234/5", "@psyne/1/0/net/lock",
         "@psyne/1/0/net/0/5", "@psyne/1/0/net/1/5/6", "@psyne/1/0/net/2147483648/5",
         "@psyne/1/0/net/1/", "@psyne/1/0/net//5", "@psyne/1/0/nets/1/5",
+        # Member names end in a nonce of 1 to 16 lowercase hex digits (psyne/src/member.h).
+        "@psyne/1/0/cam0/m/1234/5/9f3a07c2e1b45d68", "@psyne/1/0/a.b_c-d/m/1/0/0",
+        "@psyne/1/0/" + "n" * 48 + "/m/2147483647/2147483647/ffffffffffffffff",
+        "@psyne/1/0/cam0/m/1/5/", "@psyne/1/0/cam0/m/1/5/0123456789abcdef0",
+        "@psyne/1/0/cam0/m/1/5/ABC", "@psyne/1/0/cam0/m/1/5/a/b", "@psyne/1/0/cam0/m/0/5/a",
+        "@psyne/1/0/net/m/1/4/a",
     ]
     for i, n in enumerate(names):
         yield "socket-%02d" % i, n.encode()
