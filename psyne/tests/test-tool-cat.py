@@ -11,8 +11,8 @@ import sys
 import tempfile
 import time
 
-from tool_harness import (assert_usage_error, channel, finish, main, run, spawn, stat_json, test,
-                          wait_channel, wait_for)
+from tool_harness import (assert_usage_error, channel, finish, free_port, main, run, spawn,
+                          stat_json, test, wait_channel, wait_for, wait_net)
 
 
 def receiver_ready(name, uri, *args, stdout=subprocess.PIPE):
@@ -220,6 +220,50 @@ def receiver_count_leaves_the_rest():
     status, out, err = finish(send)
     assert status == 1, (status, err)
     assert err.startswith("psyne: cat: ") and "unread" in err and "'%s'" % uri in err, err
+
+
+@test
+def count_waits_across_producers():
+    """--count=N is N messages: a producer leaving after the first is not the end of them,
+    as long as another can still come (here, a second sender after the first has gone)."""
+    name = channel("relay")
+    uri = "ipc://" + name
+    recv = receiver_ready(name, uri, "--count=2")
+    assert run("cat", uri, "--data=one") == (0, b"", "")
+    # The first sender has gone and its message was read: the receiver still holds the
+    # channel, waiting for the second.
+    wait_channel(name, lambda ch: ch["producers"] == 0 and ch["consumers"] == 1 and
+                 ch["messages"] == 1 and ch["queued"] == 0)
+    assert recv.poll() is None, finish(recv)
+    assert run("cat", uri, "--data=two", "--linger=10000") == (0, b"", "")
+    assert finish(recv) == (0, b"one\ntwo\n", "")
+
+    # --timeout still bounds the wait for the next message while no producer is there (the
+    # sender comes first, so that the receiver's first wait is no race with its start).
+    send = spawn("cat", uri, "--data=one")
+    wait_channel(name, lambda ch: ch["messages"] == 1)
+    status, out, err = run("cat", uri, "--recv", "--count=2", "--timeout=300")
+    assert (status, out) == (1, b"one\n"), (status, out, err)
+    assert err == "psyne: cat: No message on '%s' for 300 ms.\n" % uri, err
+    assert finish(send) == (0, b"", "")
+
+    # Without --count, the receiver stops once its producers have gone, as before.
+    recv = receiver_ready(name, uri)
+    assert run("cat", uri, "--data=one") == (0, b"", "")
+    assert finish(recv) == (0, b"one\n", "")
+
+
+@test
+def count_short_when_the_listener_closes():
+    """A dialer's session does not come back once its listener closed it: a receiver short
+    of --count says how many came, with status 1, instead of waiting for nothing."""
+    address = "tcp://127.0.0.1:%d" % free_port()
+    send = spawn("cat", address + "?listen", "--data=one")
+    wait_net(address + "?listen", lambda hs: len(hs) == 1, "the listener")
+    status, out, err = run("cat", address, "--recv", "--count=2")
+    assert (status, out) == (1, b"one\n"), (status, out, err)
+    assert err == "psyne: cat: '%s' was closed after 1 of 2 messages.\n" % address, err
+    assert finish(send) == (0, b"", "")
 
 
 @test

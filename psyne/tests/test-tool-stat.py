@@ -16,8 +16,8 @@ import struct
 import subprocess
 import sys
 
-from tool_harness import (assert_usage_error, channel, finish, main, mine, run, spawn, stat_json,
-                          test, wait_channel, wait_for)
+from tool_harness import (assert_usage_error, channel, finish, free_port, main, mine, net_json, run,
+                          spawn, stat_json, test, wait_channel, wait_for, wait_net)
 
 EPROTO, EPROTONOSUPPORT = 71, 93
 
@@ -272,25 +272,6 @@ def watch_survives_the_channel_going():
     wait_for("an empty sample", lambda: json.loads(watch.stdout.readline()) == [])
     status, out, err = finish_signal(watch, signal.SIGINT)
     assert (status, err) == (0, ""), (status, err)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def net_json(uri):
-    """`psyne stat --json URI` of a network URI: its handles, [] when there are none."""
-    status, out, err = run("stat", "--json", uri)
-    if status == 1 and err.startswith("psyne: stat: No network handle on"):
-        return []
-    assert status == 0, "stat failed (%d): %s" % (status, err)
-    return json.loads(out)
-
-
-def wait_net(uri, predicate, what):
-    return wait_for(what, lambda: (lambda hs: hs if predicate(hs) else None)(net_json(uri)))
 
 
 @test

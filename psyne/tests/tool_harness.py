@@ -3,6 +3,7 @@
 helpers that know psyne: which channels are this run's, and `psyne stat --json`."""
 import json
 import os
+import socket
 
 from cli_harness import (EnvironmentBroken, Skip, TIMEOUT, TOOL, assert_usage_error,  # noqa: F401
                          finish, main, run, signal_and_finish, spawn, test, wait_for)
@@ -40,3 +41,24 @@ def wait_channel(name, predicate=lambda ch: True, timeout=10.0):
             return chans[0]
         return None
     return wait_for("channel %s" % name, look, timeout)
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def net_json(uri):
+    """`psyne stat --json URI` of a network URI: its handles, [] when there are none."""
+    status, out, err = run("stat", "--json", uri)
+    if status == 1 and err.startswith("psyne: stat: No network handle on"):
+        return []
+    assert status == 0, "stat failed (%d): %s" % (status, err)
+    return json.loads(out)
+
+
+def wait_net(uri, predicate, what):
+    """Waits until the handles on `uri` (a list) satisfy predicate(list), which is returned."""
+    return wait_for(what, lambda: (lambda hs: hs if predicate(hs) else None)(net_json(uri)))

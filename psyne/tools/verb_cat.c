@@ -28,7 +28,7 @@
 
 #define CAT_DEFAULT_CHUNK (64u * 1024)
 #define CAT_MAX_MS (24u * 3600 * 1000) /* longest --interval, --timeout, --linger: a day */
-#define CAT_LINGER_POLL_MS 10
+#define CAT_POLL_MS 10 /* how often the sender's linger and a receiver short of --count look */
 
 static bool arg_send;
 static bool arg_recv;
@@ -81,19 +81,23 @@ void verb_cat_help(void)
 	       "     --json          Print each message as one JSON object per line:\n"
 	       "                      {\"type\":N,\"size\":N,\"data\":\"...\"}, with \"base64\":\"...\"\n"
 	       "                      instead of \"data\" when the payload is not UTF-8\n"
-	       "  -n --count=N        Stop after N messages (default: no limit)\n"
+	       "  -n --count=N        Stop after N messages, waiting for them even while the\n"
+	       "                      channel has no producer (default: no limit)\n"
 	       "     --timeout=MS    Fail when no message came for MS milliseconds (default:\n"
 	       "                      wait as long as it takes)\n"
 	       "\n"
 	       "  -h --help           Show this help and exit\n"
 	       "     --log-level=L   error, warning, info or debug\n"
 	       "\n"
-	       "A receiver stops, with status 0, once every producer it had has closed or died\n"
-	       "and everything they sent was printed.\n"
+	       "Without --count, a receiver stops, with status 0, once every producer it had has\n"
+	       "closed or died and everything they sent was printed. With --count=N it waits for\n"
+	       "its N messages across producers that come and go, up to --timeout, and fails\n"
+	       "only when none can come any more: a dialer whose listener closed the session.\n"
 	       "\n"
 	       "Exit status: 0 on success; 1 when the channel could not be opened, a message\n"
-	       "could not be sent or written out, the timeout passed, or the consumers left with\n"
-	       "messages unread; 2 on usage errors.\n");
+	       "could not be sent or written out, the timeout passed, the consumers left with\n"
+	       "messages unread, or the --count messages to receive can no longer come; 2 on\n"
+	       "usage errors.\n");
 }
 
 /* A duration in milliseconds, 0 to a day. */
@@ -506,7 +510,7 @@ static int linger(const struct sender *s)
 					       "cat: '%s' still holds %" PRIu64
 					       " unread bytes after %d ms.",
 					       s->uri, st.used, arg_linger_ms);
-		r = sleep_ms(CAT_LINGER_POLL_MS);
+		r = sleep_ms(CAT_POLL_MS);
 		if (r < 0)
 			return log_error_errno(r, "cat: Failed to wait: %m");
 	}
@@ -610,23 +614,83 @@ static int flush_stdout(void)
 	return 0;
 }
 
+/*
+ * Whether producers can join the channel again once all of them have gone. An ipc://
+ * channel lives on while this handle holds it, and a stream listener (?listen) takes new
+ * dialers; a dialer's session does not come back once its listener has closed it.
+ */
+static bool producers_can_return(const char *uri)
+{
+	const char *query = strchr(uri, '?');
+
+	if (startswith(uri, "ipc://"))
+		return true;
+	if (!startswith(uri, "unix://") && !startswith(uri, "tcp://") && !startswith(uri, "tls://"))
+		return false;
+	/* psyne_open() takes an option by its name, whatever value it has. */
+	for (const char *p = query; p; p = strchr(p, '&')) {
+		p++;
+		if (startswith(p, "listen") && (p[6] == 0 || p[6] == '&' || p[6] == '='))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Receives the next message into *ret_msg, waiting until `deadline`. Output is flushed only
+ * when we are about to wait: bursts go out in one write. -EPIPE when every producer is gone
+ * and everything they sent was received; with `wait_producers`, that is waited out instead
+ * until a producer comes back.
+ */
+static int receive_one(struct psyne_channel *ch, uint64_t deadline, bool wait_producers,
+		       struct psyne_msg *ret_msg)
+{
+	int r;
+
+	r = psyne_receive(ch, 0, ret_msg);
+	if (r != -EAGAIN && r != -EPIPE)
+		return r;
+	r = flush_stdout();
+	if (r < 0)
+		return r;
+	for (;;) {
+		int left = timeout_ms_left(deadline);
+
+		r = psyne_receive(ch, left, ret_msg);
+		if (r == -EAGAIN)
+			return -ETIMEDOUT; /* --timeout=0, or its end */
+		if (r != -EPIPE || !wait_producers)
+			return r;
+		/*
+		 * The channel has no producer right now, and the library has nothing to wait on
+		 * until one joins: look again a little later.
+		 */
+		if (deadline_passed(deadline))
+			return -ETIMEDOUT;
+		r = sleep_ms(MIN((unsigned)(left < 0 ? CAT_POLL_MS : left), (unsigned)CAT_POLL_MS));
+		if (r < 0)
+			return log_error_errno(r, "cat: Failed to wait: %m");
+	}
+}
+
 static int cat_recv(struct psyne_channel *ch, const char *uri)
 {
+	/*
+	 * With --count, the user wants that many messages: a producer that leaves before they
+	 * came is not the end while another may still join.
+	 */
+	bool wait_producers = arg_count > 0 && producers_can_return(uri);
 	struct psyne_msg m;
 	uint64_t n;
 	int r;
 
 	for (n = 0; arg_count == 0 || n < arg_count; n++) {
-		/* Output is flushed only when we are about to wait: bursts go out in one write. */
-		r = psyne_receive(ch, 0, &m);
-		if (r == -EAGAIN) {
-			r = flush_stdout();
-			if (r < 0)
-				return r;
-			r = psyne_receive(ch, arg_timeout_ms, &m);
-			if (r == -EAGAIN)
-				r = -ETIMEDOUT; /* --timeout=0 */
-		}
+		r = receive_one(ch, deadline_from_timeout_ms(arg_timeout_ms), wait_producers, &m);
+		if (r == -EPIPE && arg_count > 0)
+			return log_error_errno(r,
+					       "cat: '%s' was closed after %" PRIu64 " of %" PRIu64
+					       " messages.",
+					       uri, n, arg_count);
 		if (r == -EPIPE)
 			break; /* every producer is gone and everything they sent was printed */
 		if (r == -ETIMEDOUT)
