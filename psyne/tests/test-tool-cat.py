@@ -197,6 +197,51 @@ def hex_dump():
         "type 3, 0 bytes\n"), out
 
 
+def wait_udp_bound(port):
+    """Waits until a socket is bound to udp port `port` of 127.0.0.1 (/proc/net/udp)."""
+    local = "0100007F:%04X" % port
+
+    def bound():
+        with open("/proc/net/udp") as f:
+            return any(line.split()[1] == local for line in f.readlines()[1:])
+    wait_for("udp port %d" % port, bound)
+
+
+@test
+def message_size_limits():
+    """A message that is too large is refused with the channel's own limit: capacity/2 - 32
+    on a ring, capacity/2 - 64 on a stream, max_msg on udp://; and that limit itself goes
+    through, as --raw's default chunk when it is under 64K."""
+    def too_large(uri, limit):
+        status, out, err = run("cat", uri, "--data=" + "x" * (limit + 1))
+        assert (status, out) == (1, b""), (uri, status, err)
+        assert err == "psyne: cat: A message of %d bytes does not fit '%s' (at most %d " \
+            "bytes).\n" % (limit + 1, uri, limit), err
+
+    name = channel("size")
+    port = free_port()
+    too_large("ipc://%s?capacity=8K" % name, 4064)
+    too_large("memory://%s?capacity=8K" % name, 4064)
+    too_large("tcp://127.0.0.1:%d?listen&capacity=64K" % port, 32704)
+    too_large("unix://@%s?listen&capacity=64K&memfd_min=0" % name, 32704)
+    too_large("udp://127.0.0.1:%d" % port, 1440)
+    too_large("udp://127.0.0.1:%d?max_msg=100" % port, 100)
+    # A stream's limit, not one byte less: with nobody to take it, it waits for space.
+    uri = "tcp://127.0.0.1:%d?listen&capacity=64K" % port
+    status, out, err = run("cat", uri, "--data=" + "x" * 32704, "--timeout=100")
+    assert status == 1 and "does not fit" not in err, (status, err)
+
+    recv = spawn("cat", "udp://127.0.0.1:%d?listen&max_msg=100" % port, "--recv", "--json",
+                 "--count=3", "--timeout=20000")
+    wait_udp_bound(port)
+    status, out, err = run("cat", "udp://127.0.0.1:%d?max_msg=100" % port, "--raw",
+                           stdin=b"y" * 250)
+    assert (status, out, err) == (0, b"", ""), (status, err)
+    status, out, err = finish(recv)
+    assert (status, err) == (0, ""), (status, err)
+    assert [json.loads(line)["size"] for line in out.splitlines()] == [100, 100, 50], out
+
+
 @test
 def count_and_interval():
     name = channel("interval")

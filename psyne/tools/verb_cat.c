@@ -270,6 +270,35 @@ int verb_cat_parse_argv(int argc, char *argv[])
 	return 1;
 }
 
+/*
+ * Whether the URI's query names option `key`; its value (empty for a flag) goes to `buf`
+ * when there is one. psyne_open() takes an option by its name and refuses it twice, so the
+ * first match is the one it read.
+ */
+static bool uri_option(const char *uri, const char *key, char *buf, size_t size)
+{
+	size_t n = strlen(key);
+
+	for (const char *p = strchr(uri, '?'); p; p = strchr(p, '&')) {
+		size_t len;
+
+		p++;
+		if (!strneq(p, key, n) || (p[n] != 0 && p[n] != '&' && p[n] != '='))
+			continue;
+		p += n + (p[n] == '=');
+		len = strcspn(p, "&");
+		if (buf && size > 0)
+			snprintf(buf, size, "%.*s", (int)MIN(len, size - 1), p);
+		return true;
+	}
+	return false;
+}
+
+static bool uri_is_stream(const char *uri)
+{
+	return startswith(uri, "unix://") || startswith(uri, "tcp://") || startswith(uri, "tls://");
+}
+
 static int sleep_ms(unsigned ms)
 {
 	struct timespec ts = timespec_from_nsec((uint64_t)ms * NSEC_PER_MSEC);
@@ -297,6 +326,11 @@ static int send_one(struct sender *s, const void *data, size_t size)
 			return log_error_errno(r, "cat: Failed to wait between messages: %m");
 	}
 	r = psyne_send(s->ch, data, size, arg_type, arg_timeout_ms);
+	/* Within our limit, the peer's is smaller (a listener with a smaller capacity=). */
+	if (r == -EMSGSIZE && size <= s->max_size)
+		return log_error_errno(
+			r, "cat: A message of %zu bytes is larger than the peer of '%s' takes.",
+			size, s->uri);
 	if (r == -EMSGSIZE)
 		return log_error_errno(
 			r,
@@ -516,18 +550,48 @@ static int linger(const struct sender *s)
 	}
 }
 
-static int cat_send(struct psyne_channel *ch, const char *uri)
+/*
+ * The largest message the channel takes, by the rules of psyne.h: a udp:// handle's max_msg
+ * (psyne_channel_udp_stats()); capacity/2 - 64 on a stream, where unix:// passes messages
+ * from memfd_min bytes on (default 64K; 0: none) as memfds of up to 1G; capacity/2 - 32 on a
+ * ring (memory://, ipc://).
+ */
+static int max_message_size(struct psyne_channel *ch, const char *uri, uint64_t *ret)
 {
-	struct sender s = { .ch = ch, .uri = uri };
+	struct psyne_udp_stats udp;
 	struct psyne_stats st;
+	char value[32];
+	uint64_t memfd_min = 64 * 1024;
 	int r;
 
+	r = psyne_channel_udp_stats(ch, &udp);
+	if (r >= 0) {
+		*ret = udp.max_msg;
+		return 0;
+	}
 	r = psyne_channel_stats(ch, &st);
 	if (r < 0)
 		return log_error_errno(r, "cat: Failed to read the counters of '%s': %s", uri,
 				       psyne_strerror(r));
-	/* psyne.h: a message larger than capacity/2 - 32 can never fit. */
-	s.max_size = st.capacity / 2 - 32;
+	if (!uri_is_stream(uri)) {
+		*ret = st.capacity / 2 - 32;
+		return 0;
+	}
+	if (uri_option(uri, "memfd_min", value, sizeof(value)) && parse_size(value, &memfd_min) < 0)
+		memfd_min = 0; /* psyne_open() took it: cannot happen */
+	*ret = startswith(uri, "unix://") && memfd_min > 0 ? UINT64_C(1) << 30 :
+							     st.capacity / 2 - 64;
+	return 0;
+}
+
+static int cat_send(struct psyne_channel *ch, const char *uri)
+{
+	struct sender s = { .ch = ch, .uri = uri };
+	int r;
+
+	r = max_message_size(ch, uri, &s.max_size);
+	if (r < 0)
+		return r;
 
 	if (arg_data || arg_file)
 		r = send_repeated(&s);
@@ -621,19 +685,8 @@ static int flush_stdout(void)
  */
 static bool producers_can_return(const char *uri)
 {
-	const char *query = strchr(uri, '?');
-
-	if (startswith(uri, "ipc://"))
-		return true;
-	if (!startswith(uri, "unix://") && !startswith(uri, "tcp://") && !startswith(uri, "tls://"))
-		return false;
-	/* psyne_open() takes an option by its name, whatever value it has. */
-	for (const char *p = query; p; p = strchr(p, '&')) {
-		p++;
-		if (startswith(p, "listen") && (p[6] == 0 || p[6] == '&' || p[6] == '='))
-			return true;
-	}
-	return false;
+	return startswith(uri, "ipc://") ||
+	       (uri_is_stream(uri) && uri_option(uri, "listen", NULL, 0));
 }
 
 /*
