@@ -11,8 +11,8 @@ import sys
 import tempfile
 import time
 
-from tool_harness import (assert_usage_error, channel, finish, free_port, main, run, spawn,
-                          stat_json, test, wait_channel, wait_for, wait_net)
+from tool_harness import (assert_usage_error, channel, fake_member, finish, free_port, header, main,
+                          run, spawn, stat_json, test, wait_channel, wait_for, wait_net)
 
 
 def receiver_ready(name, uri, *args, stdout=subprocess.PIPE):
@@ -48,9 +48,34 @@ def usage_errors():
         ([u, "--recv=yes"], "option '--recv' takes no value"),
         ([u, "--data"], "option '--data' needs a value"),
         ([u, "-rq"], "unknown option '-q'"),
-        (["camera0", "--recv"], "invalid URI 'camera0' (SCHEME://NAME expected)"),
     ]:
         assert_usage_error(["cat", *args], "psyne: cat: " + line, "cat")
+
+
+@test
+def bad_uris():
+    """A URI psyne_open() refuses as written is a usage error: its reason, on one line, then
+    the Try line, and status 2; on either side."""
+    for uri, line in [
+        ("camera0", "'camera0': expected SCHEME://ADDRESS (ipc://NAME, tcp://HOST:PORT, ...)"),
+        ("ipc://", "'ipc://': no address after '://'"),
+        ("IPC://x", "'IPC://x': a scheme is lowercase letters and digits"),
+        ("ipc://a b", "'ipc://a b': a URI is printable ASCII without spaces"),
+        ("ipc://a/b", "ipc://a/b: a channel name is 1 to 48 characters of [A-Za-z0-9._-]"),
+        ("ipc://x?mode=fast", "ipc://x: mode=fast: expected spsc, mpsc, spmc or mpmc"),
+        ("ipc://x?capacity=1", "ipc://x: capacity=1: expected a size from 4K to 1G"),
+        ("ipc://x?mode=spsc&mode=mpsc", "'ipc://x?mode=spsc&mode=mpsc': option 'mode' given twice"),
+        ("memory://x?listen", "memory://x: unknown option 'listen' (docs/psyne.md lists each "
+                              "scheme's options)"),
+        ("pigeon://x", "'pigeon://x': unknown scheme 'pigeon' (memory, ipc, unix, tcp, tls, udp)"),
+        ("tcp://host", "host: expected HOST:PORT (IPv6 as [ADDR]:PORT, port 1-65535)"),
+        ("tcp://host:65536", "host:65536: expected HOST:PORT (IPv6 as [ADDR]:PORT, port 1-65535)"),
+        ("unix://@", "unix://@: a path or @name of 1 to 107 bytes"),
+        ("udp://127.0.0.1:7000?max_msg=0", "udp: option max_msg=0: expected 1 to 65475"),
+        ("tls://127.0.0.1:7000?listen", "tls: a listener needs cert= and key=, or psk="),
+    ]:
+        for side in ("--recv", "--send"):
+            assert_usage_error(["cat", uri, side], "psyne: cat: " + line, "cat")
 
 
 @test
@@ -354,6 +379,24 @@ def open_and_send_failures():
     status, out, err = run("cat", "tcp://localhost:http?listen", "--recv")
     assert status == 2, status
     assert err.startswith("psyne: cat: localhost:http: expected HOST:PORT"), err
+
+    # A failure is one line, the library's reason when it gives one.
+    uri = "unix:///nonexistent/dir/%s?listen" % name
+    status, out, err = run("cat", uri, "--recv")
+    assert (status, out) == (1, b""), status
+    assert err == ("psyne: cat: cannot open '%s': cannot listen on unix:///nonexistent/dir/%s: "
+                   "No such file or directory\n" % (uri, name)), err
+    # A channel of another version is no typo in the URI: status 1, not 2.
+    future = channel("future")
+    fd, sock = fake_member(future, header(name=future.encode(), major=2))
+    try:
+        status, out, err = run("cat", "ipc://" + future, "--recv")
+    finally:
+        sock.close()
+        os.close(fd)
+    assert (status, out) == (1, b""), (status, err)
+    assert err == ("psyne: cat: cannot open 'ipc://%s': Unknown URI scheme, or unsupported "
+                   "segment or protocol version\n" % future), err
 
     uri = "ipc://%s?capacity=4K&mode=mpsc" % name
     recv = receiver_ready(name, uri)

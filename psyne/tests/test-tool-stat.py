@@ -6,18 +6,17 @@ nothing, it is gone once they exit; hostile segments named in the discovery form
 error line and status 1, never a crash; --watch samples with rates until interrupted. The
 same for network handles: a tcp:// listener and dialer held by `psyne cat` show with their
 counters and peers, selected by URI, and hostile stats pages give an error line."""
-import fcntl
 import json
 import os
 import re
 import signal
-import socket
 import struct
 import subprocess
 import sys
 
-from tool_harness import (assert_usage_error, channel, finish, free_port, main, mine, net_json, run,
-                          spawn, stat_json, test, wait_channel, wait_for, wait_net)
+from tool_harness import (assert_usage_error, channel, fake_fd, fake_member, finish, free_port,
+                          header, main, mine, net_json, run, spawn, stat_json, test, wait_channel,
+                          wait_for, wait_net)
 
 EPROTO, EPROTONOSUPPORT = 71, 93
 
@@ -33,10 +32,20 @@ def usage_errors():
          "cannot list 'tcp://host:7000?mode=spsc': the only option taken is ?listen"),
         (["tls://host:7000?listen=1"],
          "cannot list 'tls://host:7000?listen=1': the only option taken is ?listen"),
-        (["tcp://"], "invalid URI 'tcp://'"),
-        (["ipc://bad/name"], "invalid channel name 'ipc://bad/name'"),
-        (["ipc://x?mode=spsc"], "invalid channel name 'ipc://x?mode=spsc'"),
-        (["n" * 49], "invalid channel name '%s'" % ("n" * 49)),
+        # A URI psyne_open() would refuse is refused with its reason, in its words.
+        (["tcp://"], "'tcp://': no address after '://'"),
+        (["tcp://host"], "host: expected HOST:PORT (IPv6 as [ADDR]:PORT, port 1-65535)"),
+        (["tls://[::1:7000"], "[::1:7000: expected HOST:PORT (IPv6 as [ADDR]:PORT, port 1-65535)"),
+        (["tcp://host:0?listen"], "host:0: expected HOST:PORT (IPv6 as [ADDR]:PORT, port 1-65535)"),
+        (["unix://@"], "unix://@: a path or @name of 1 to 107 bytes"),
+        (["unix://" + "p" * 108], "unix://%s: a path or @name of 1 to 107 bytes" % ("p" * 108)),
+        (["IPC://x"], "'IPC://x': a scheme is lowercase letters and digits"),
+        (["ipc://x?&"], "'ipc://x?&': an empty option ('?&', '&&' or a trailing '&')"),
+        (["ipc://bad/name"],
+         "ipc://bad/name: a channel name is 1 to 48 characters of [A-Za-z0-9._-]"),
+        (["ipc://x?mode=spsc"],
+         "cannot list 'ipc://x?mode=spsc': a channel is listed by its name, without options"),
+        (["n" * 49], "invalid channel name '%s' (1 to 48 characters of [A-Za-z0-9._-])" % ("n" * 49)),
         (["--watch=fast"], "--watch: invalid interval 'fast' (0.1 to 3600 seconds)"),
         (["--watch=0.05"], "--watch: invalid interval '0.05' (0.1 to 3600 seconds)"),
         (["--watch=nan"], "--watch: invalid interval 'nan' (0.1 to 3600 seconds)"),
@@ -118,37 +127,6 @@ def several_channels_in_name_order():
     assert rows == [[a, "spsc", "64.0", "KiB"], [b, "spmc", "1.0", "MiB"]], rows
     pa.kill()
     pb.kill()
-
-
-def header(capacity=4096, mode=0, name=b"x", tail=0, rd=0, head=0, major=1, slots=()):
-    """A segment as psyne/src/ring.h lays it out (see psyne/fuzz/gen-corpus.py)."""
-    hdr = struct.pack("<IHHIIQQII24x", 0x454E5950, major, 0, 8192, mode, capacity,
-                      8192 + capacity, 64, 512)
-    hdr += name.ljust(64, b"\0")
-    hdr += struct.pack("<Q56x", tail) + struct.pack("<Q56x", rd) + struct.pack("<Q56x", head)
-    hdr += bytes(512 - len(hdr))
-    buf = bytearray(8192 + capacity)
-    buf[:512] = hdr
-    for i, word, role in slots:
-        struct.pack_into("<QQI", buf, 512 + 64 * i, word, 0, role)
-    return bytes(buf)
-
-
-def fake_fd(content, seal, name):
-    """Puts `content` in a memfd and binds the abstract name `name` % fd."""
-    fd = os.memfd_create("hostile", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    os.write(fd, content)
-    if seal:
-        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(b"\0" + name % fd)
-    return fd, sock
-
-
-def fake_member(name, content, seal=True):
-    """A memfd of `content` under the abstract name a member of `name` would bind."""
-    return fake_fd(content, seal, b"psyne/1/%d/%s/m/%d/%%d/f" % (os.geteuid(), name.encode(),
-                                                                 os.getpid()))
 
 
 @test

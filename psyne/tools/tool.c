@@ -70,14 +70,14 @@ int tool_parse_log_level(const char *verb, const char *value)
 	return 0;
 }
 
-/* While tool_open() runs, the library's reason for failing is kept for its one error line. */
-static char open_reason[512];
-static bool open_capturing;
+/* Between tool_reason_begin() and tool_reason_end(), the library's last error message. */
+static char reason[512];
+static bool reason_capturing;
 
 static void log_sink(int level, const char *message, void *userdata)
 {
-	if (open_capturing && level <= LOG_ERR) {
-		snprintf(open_reason, sizeof(open_reason), "%s", message);
+	if (reason_capturing && level <= LOG_ERR) {
+		snprintf(reason, sizeof(reason), "%s", message);
 		return;
 	}
 	log_full(level, "%s", message);
@@ -85,30 +85,56 @@ static void log_sink(int level, const char *message, void *userdata)
 
 void tool_log_setup(void)
 {
-	/* Errors always reach the sink, so that tool_open() can give the reason. */
+	/* Errors always reach the sink, so that tool_reason_end() can give the reason. */
 	psyne_set_log_func(log_sink, MAX(log_get_max_level(), LOG_ERR), NULL);
+}
+
+void tool_reason_begin(void)
+{
+	tool_log_setup(); /* a verb's parse_argv() runs before the dispatcher sets it up */
+	reason[0] = 0;
+	reason_capturing = true;
+}
+
+const char *tool_reason_end(void)
+{
+	reason_capturing = false;
+	return reason[0] ? reason : NULL;
+}
+
+/* The schemes psyne_open() knows (psyne.h): -EPROTONOSUPPORT for another is a typo. */
+static bool scheme_is_known(const char *uri)
+{
+	static const char *const schemes[] = { "memory", "ipc", "unix", "tcp", "tls", "udp" };
+	size_t n = strcspn(uri, ":");
+
+	for (size_t i = 0; i < ELEMENTSOF(schemes); i++)
+		if (strlen(schemes[i]) == n && strneq(schemes[i], uri, n))
+			return true;
+	return false;
 }
 
 int tool_open(const char *verb, const char *uri, struct psyne_channel **ret_channel)
 {
+	const char *why;
 	int r;
 
-	open_reason[0] = 0;
-	open_capturing = true;
+	tool_reason_begin();
 	r = psyne_open(uri, ret_channel);
-	open_capturing = false;
+	why = tool_reason_end();
 	if (r >= 0)
 		return r;
-	/* A URI the library refuses as written is a usage error; anything else is a failure. */
-	if (r == -EINVAL || r == -EPROTONOSUPPORT) {
-		(void)tool_usage_error(verb, "%s",
-				       open_reason[0] ? open_reason : psyne_strerror(r));
+	/*
+	 * A URI the library refuses as written is a usage error; anything else is a failure.
+	 * -EPROTONOSUPPORT is both: an unknown scheme, or a channel or peer of another version.
+	 */
+	if (r == -EINVAL || (r == -EPROTONOSUPPORT && !scheme_is_known(uri))) {
+		(void)tool_usage_error(verb, "%s", why ? why : psyne_strerror(r));
 		return -EINVAL;
 	}
-	if (open_reason[0])
-		return log_error_errno(r, "%s: cannot open '%s': %s (%s)", verb, uri, open_reason,
-				       psyne_strerror(r));
-	return log_error_errno(r, "%s: cannot open '%s': %s", verb, uri, psyne_strerror(r));
+	/* The library's reason says it in more words than the code, which it names. */
+	return log_error_errno(r, "%s: cannot open '%s': %s", verb, uri,
+			       why ? why : psyne_strerror(r));
 }
 
 bool tool_utf8_is_valid(const void *data, size_t size)

@@ -83,10 +83,20 @@ int tool_parse_log_level(const char *verb, const char *value);
 void tool_log_setup(void);
 
 /*
+ * Keeps the library's error messages from tool_reason_begin() to tool_reason_end() instead of
+ * logging them, for a verb to give the reason something was refused in its one error line.
+ * tool_reason_end() returns the last one, valid until the next tool_reason_begin(), or NULL
+ * when there was none. The two do not nest.
+ */
+void tool_reason_begin(void);
+const char *tool_reason_end(void);
+
+/*
  * psyne_open() for a verb, with one error line when it fails: the library's own reason. A
- * URI refused as written (-EINVAL, -EPROTONOSUPPORT) is a usage error: the line is followed
- * by "Try 'psyne VERB --help'." and -EINVAL comes back, for exit status 2. Any other
- * failure comes back as it is, already logged.
+ * URI refused as written (-EINVAL, or -EPROTONOSUPPORT for an unknown scheme) is a usage
+ * error: the line is followed by "Try 'psyne VERB --help'." and -EINVAL comes back, for exit
+ * status 2. Any other failure ("psyne: VERB: cannot open 'URI': why") comes back as it is,
+ * already logged.
  */
 struct psyne_channel;
 int tool_open(const char *verb, const char *uri, struct psyne_channel **ret_channel);

@@ -263,10 +263,7 @@ int verb_cat_parse_argv(int argc, char *argv[])
 			arg_send = !isatty(STDIN_FILENO);
 		arg_recv = !arg_send;
 	}
-	/* Only the shape: psyne_open() judges the rest, and says why. */
-	if (optind < argc && !strstr(argv[optind], "://"))
-		return tool_usage_error("cat", "invalid URI '%s' (SCHEME://NAME expected)",
-					argv[optind]);
+	/* The URI is psyne_open()'s to judge: tool_open() gives its reason. */
 	return 1;
 }
 

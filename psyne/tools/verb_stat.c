@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -517,47 +518,86 @@ static int parse_seconds(const char *s, double *ret)
 	return 0;
 }
 
-/* SCHEME://ADDRESS[?listen] of a network scheme. */
-static int parse_network_uri(const char *arg)
+/*
+ * A network URI, SCHEME://ADDRESS[?listen], checked as psyne_open() would check it, and
+ * with its words, without opening anything.
+ */
+static int parse_network_uri(const char *arg, struct psyne_uri *uri)
 {
-	struct psyne_uri uri;
+	char host[256];
+	const char *port;
+	size_t n = strlen(uri->address);
 
-	if (psyne__uri_parse(arg, &uri) < 0)
-		return tool_usage_error("stat", "invalid URI '%s'", arg);
-	for (size_t i = 0; i < uri.n_opts; i++) {
-		if (!streq(uri.opts[i].key, "listen") || !isempty(uri.opts[i].value))
+	for (size_t i = 0; i < uri->n_opts; i++) {
+		if (!streq(uri->opts[i].key, "listen") || !isempty(uri->opts[i].value))
 			return tool_usage_error(
 				"stat", "cannot list '%s': the only option taken is ?listen", arg);
 		arg_listeners = true;
 	}
-	if ((size_t)snprintf(arg_address, sizeof(arg_address), "%s://%s", uri.scheme,
-			     uri.address) >= sizeof(arg_address))
-		return tool_usage_error("stat", "invalid URI '%s'", arg);
+	if (streq(uri->scheme, "unix")) {
+		/* transport_unix.c: the size of sun_path, less its NUL; "@" alone names nothing. */
+		if (n >= sizeof(((struct sockaddr_un *)NULL)->sun_path) || streq(uri->address, "@"))
+			return tool_usage_error("stat",
+						"unix://%s: a path or @name of 1 to %zu bytes",
+						uri->address,
+						sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
+	} else if (psyne__uri_host_port(uri->address, host, sizeof(host), &port) < 0) {
+		return tool_usage_error(
+			"stat", "%s: expected HOST:PORT (IPv6 as [ADDR]:PORT, port 1-65535)",
+			uri->address);
+	}
+	if ((size_t)snprintf(arg_address, sizeof(arg_address), "%s://%s", uri->scheme,
+			     uri->address) >= sizeof(arg_address))
+		return tool_usage_error("stat", "'%s': longer than a handle's URI can be", arg);
 	arg_uri = arg;
 	return 0;
 }
 
-/* [SCHEME://]NAME: a source, and an ipc:// name or a network address. */
+/*
+ * [SCHEME://]NAME: a source, and an ipc:// name or a network address. A URI is refused for
+ * the reason psyne_open() would give, in its words.
+ */
 static int parse_channel(const char *arg)
 {
-	const char *sep = strstr(arg, "://"), *name = arg;
+	struct psyne_uri uri;
+	const char *why;
+	int r;
 
 	arg_source = &sources[SOURCE_IPC];
-	if (sep) {
-		arg_source = find_source(arg, (size_t)(sep - arg));
-		if (!arg_source)
+	if (!strstr(arg, "://")) {
+		if (!psyne__name_is_valid(arg, PSYNE_RING_NAME_MAX))
 			return tool_usage_error(
 				"stat",
-				"cannot list '%s': only ipc://, unix://, tcp:// and "
-				"tls:// channels can be listed",
-				arg);
-		if (arg_source == &sources[SOURCE_NET])
-			return parse_network_uri(arg);
-		name = sep + 3;
+				"invalid channel name '%s' (1 to %u characters of [A-Za-z0-9._-])",
+				arg, PSYNE_RING_NAME_MAX);
+		arg_name = arg;
+		return 0;
 	}
-	if (!psyne__name_is_valid(name, PSYNE_RING_NAME_MAX))
-		return tool_usage_error("stat", "invalid channel name '%s'", arg);
-	arg_name = name;
+
+	tool_reason_begin();
+	r = psyne__uri_parse(arg, &uri);
+	why = tool_reason_end();
+	if (r < 0)
+		return tool_usage_error("stat", "%s", why ? why : "invalid URI");
+	arg_source = find_source(uri.scheme, strlen(uri.scheme));
+	if (!arg_source)
+		return tool_usage_error("stat",
+					"cannot list '%s': only ipc://, unix://, tcp:// and "
+					"tls:// channels can be listed",
+					arg);
+	if (arg_source == &sources[SOURCE_NET])
+		return parse_network_uri(arg, &uri);
+
+	if (uri.n_opts > 0)
+		return tool_usage_error(
+			"stat",
+			"cannot list '%s': a channel is listed by its name, without options", arg);
+	tool_reason_begin();
+	r = psyne__uri_ring_name(&uri);
+	why = tool_reason_end();
+	if (r < 0)
+		return tool_usage_error("stat", "%s", why ? why : "invalid channel name");
+	arg_name = arg + strlen("ipc://");
 	return 0;
 }
 
