@@ -6,6 +6,7 @@ output; --count, --interval, --timeout, --linger; and the usage and runtime erro
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,31 @@ def bad_uris():
     ]:
         for side in ("--recv", "--send"):
             assert_usage_error(["cat", uri, side], "psyne: cat: " + line, "cat")
+
+
+@test
+def help_names_every_scheme():
+    """`psyne cat --help` names every scheme psyne_open() knows (the list its error for an
+    unknown one gives), each with an example, and psyne(1) in docs/psyne.md gives the same
+    examples."""
+    status, out, err = run("cat", "pigeon://x")
+    schemes = re.search(r"unknown scheme 'pigeon' \((.*)\)", err).group(1).split(", ")
+    assert "ipc" in schemes and "udp" in schemes, schemes
+    status, out, err = run("cat", "--help")
+    assert status == 0, (status, err)
+    text = out.decode()
+    docs = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                        "psyne.md")
+    with open(docs) as f:
+        manual = f.read().split("# psyne(1)", 1)[1]
+    for scheme in schemes:
+        assert re.search(r"^  %s://\S+ +\S" % scheme, text, re.M), "%s:// not named" % scheme
+        examples = re.findall(r"^ +e\.g\. (%s://\S+)$" % scheme, text, re.M)
+        assert len(examples) == 1, (scheme, examples)
+        assert "| `%s` |" % examples[0] in manual, "%s not in psyne(1)" % examples[0]
+    # memory:// says why it is of no use here.
+    entry = text[text.index("  memory://"):]
+    assert "process" in entry[:entry.index("e.g.")], entry
 
 
 @test
