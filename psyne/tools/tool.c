@@ -114,13 +114,17 @@ static bool scheme_is_known(const char *uri)
 	return false;
 }
 
-int tool_open(const char *verb, const char *uri, struct psyne_channel **ret_channel)
+int tool_open(const char *verb, const char *uri, const char *open_uri,
+	      struct psyne_channel **ret_channel)
 {
 	const char *why;
 	int r;
 
 	tool_reason_begin();
-	r = psyne_open(uri, ret_channel);
+	r = psyne_open(open_uri ? open_uri : uri, ret_channel);
+	/* What the verb added may be what was refused; the reason must be about `uri`. */
+	if ((r == -EINVAL || r == -EPROTONOSUPPORT) && open_uri && !streq(open_uri, uri))
+		r = psyne_open(uri, ret_channel);
 	why = tool_reason_end();
 	if (r >= 0)
 		return r;
@@ -132,7 +136,12 @@ int tool_open(const char *verb, const char *uri, struct psyne_channel **ret_chan
 		(void)tool_usage_error(verb, "%s", why ? why : psyne_strerror(r));
 		return -EINVAL;
 	}
-	/* The library's reason says it in more words than the code, which it names. */
+	/*
+	 * The library's reason says it in more words than the code, which it names; a refused
+	 * connection needs none (the address is the URI's), as nngcat says it.
+	 */
+	if (r == -ECONNREFUSED)
+		why = NULL;
 	return log_error_errno(r, "%s: cannot open '%s': %s", verb, uri,
 			       why ? why : psyne_strerror(r));
 }

@@ -96,10 +96,14 @@ const char *tool_reason_end(void);
  * URI refused as written (-EINVAL, or -EPROTONOSUPPORT for an unknown scheme) is a usage
  * error: the line is followed by "Try 'psyne VERB --help'." and -EINVAL comes back, for exit
  * status 2. Any other failure ("psyne: VERB: cannot open 'URI': why") comes back as it is,
- * already logged.
+ * already logged. `open_uri`, when not NULL, is opened instead of `uri`, which is what the
+ * user wrote and what messages name: `uri` with options the verb added. When the library
+ * refuses it as written, `uri` itself is opened, so that the reason is about what the user
+ * wrote.
  */
 struct psyne_channel;
-int tool_open(const char *verb, const char *uri, struct psyne_channel **ret_channel);
+int tool_open(const char *verb, const char *uri, const char *open_uri,
+	      struct psyne_channel **ret_channel);
 
 /* Whether `size` bytes are well-formed UTF-8 (no overlongs, surrogates or values past
  * U+10FFFF), so that a JSON string can carry them and give back the same bytes. */

@@ -109,6 +109,9 @@ void verb_cat_help(void)
 	       "its N messages across producers that come and go, up to --timeout, and fails\n"
 	       "only when none can come any more: a dialer whose listener closed the session.\n"
 	       "\n"
+	       "On either side, a dialer (unix://, tcp://, tls:// without ?listen) waits at most\n"
+	       "--timeout for its connection, unless its URI sets connect_timeout=.\n"
+	       "\n"
 	       "Exit status: 0 on success; 1 when the channel could not be opened, a message\n"
 	       "could not be sent or written out, the timeout passed, the consumers left with\n"
 	       "messages unread, or the --count messages to receive can no longer come; 2 on\n"
@@ -774,13 +777,37 @@ static int cat_recv(struct psyne_channel *ch, const char *uri)
 	return 0;
 }
 
+/*
+ * The URI to open: the one given, with --timeout as the connect_timeout of a stream dialer
+ * whose URI sets none, so that a dialer waits for its connection no longer than for a
+ * message. --timeout=0 leaves the library's default: no connection is made in no time.
+ */
+static int open_uri(const char *uri, char **ret)
+{
+	char *s = NULL;
+
+	*ret = NULL;
+	if (arg_timeout_ms <= 0 || !uri_is_stream(uri) || uri_option(uri, "listen", NULL, 0) ||
+	    uri_option(uri, "connect_timeout", NULL, 0))
+		return 0;
+	if (asprintf(&s, "%s%sconnect_timeout=%d", uri, strchr(uri, '?') ? "&" : "?",
+		     arg_timeout_ms) < 0)
+		return log_oom();
+	*ret = s;
+	return 0;
+}
+
 int verb_cat_run(int n_args, char *args[])
 {
 	const char *uri = args[0];
+	_cleanup_free_ char *with_timeout = NULL;
 	struct psyne_channel *ch = NULL;
 	int r;
 
-	r = tool_open("cat", uri, &ch);
+	r = open_uri(uri, &with_timeout);
+	if (r < 0)
+		return r;
+	r = tool_open("cat", uri, with_timeout, &ch);
 	if (r < 0)
 		return r;
 	r = arg_send ? cat_send(ch, uri) : cat_recv(ch, uri);
