@@ -45,7 +45,14 @@ def bench_runs_psyne_bench():
     text = out.decode()
     assert text.startswith("Usage: psyne bench [BENCH-OPTIONS...]\n"), text
     if not os.access(bench, os.X_OK):
-        return  # built without -Dbench: the verb's own help is all there is
+        # Built without -Dbench: the verb's own help is all there is, and running it says
+        # why it cannot, once (when psyne-bench is not in PATH either).
+        env = dict(os.environ, PATH="/nonexistent")
+        status, out, err = run("bench", "--quick", env=env)
+        assert (status, out) == (1, b""), (status, out, err)
+        assert err == ("psyne: bench: cannot run psyne-bench: No such file or directory "
+                       "(build it with 'make bench')\n"), err
+        return
     assert "Usage: psyne-bench [OPTIONS]" in text, text
     status, out, err = run("bench", "--smoke", "--only=calib", timeout=120)
     assert status == 0, (status, out, err)

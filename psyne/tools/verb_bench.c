@@ -91,7 +91,8 @@ int verb_bench_run(int n_args, char *args[])
 		execvp(BENCH_NAME, argv);
 	r = -errno;
 	free(argv);
-	log_error(TOOL_NAME ": bench: cannot run " BENCH_NAME ": %s (build it with 'make bench')",
+	/* The log prefixes "psyne: " itself. */
+	log_error("bench: cannot run " BENCH_NAME ": %s (build it with 'make bench')",
 		  strerror(-r));
 	return r;
 }
