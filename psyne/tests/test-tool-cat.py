@@ -432,6 +432,25 @@ def refused_dial():
 
 
 @test
+def send_failures_say_why():
+    """A sender that cannot send says what stands in the way, as a new user would need it:
+    nobody connected to a listener, nobody a udp:// listener could reply to, a full ring."""
+    uri = "tcp://127.0.0.1:%d?listen" % free_port()
+    status, out, err = run("cat", uri, "--data=x", "--timeout=200")
+    assert (status, out) == (1, b""), (status, err)
+    assert err == "psyne: cat: Nobody connected to '%s' within 200 ms.\n" % uri, err
+    uri = "udp://127.0.0.1:%d?listen" % free_port()
+    status, out, err = run("cat", uri, "--data=x")
+    assert (status, out) == (1, b""), (status, err)
+    assert err == ("psyne: cat: '%s' has nobody to reply to yet: a udp:// listener sends to the "
+                   "sender of the last message it received.\n" % uri), err
+    uri = "ipc://%s?capacity=4K" % channel("full")
+    status, out, err = run("cat", uri, "--data=" + "x" * 2000, "--count=3", "--timeout=200")
+    assert (status, out) == (1, b""), (status, err)
+    assert err == "psyne: cat: No space in '%s' for 200 ms.\n" % uri, err
+
+
+@test
 def open_and_send_failures():
     name = channel("fail")
     # A URI the library refuses is a usage error: its reason, in one line, and status 2.

@@ -331,6 +331,19 @@ struct sender {
 	uint64_t sent;
 };
 
+/*
+ * Whether a stream has a session up to send to: a message waits for one, and "no space" is
+ * no way to say that nobody is there. Rings and udp:// always have room somewhere.
+ */
+static bool has_consumers(const struct sender *s)
+{
+	struct psyne_stats st;
+
+	if (!uri_is_stream(s->uri) || psyne_channel_stats(s->ch, &st) < 0)
+		return true;
+	return st.consumers > 0;
+}
+
 static int send_one(struct sender *s, const void *data, size_t size)
 {
 	int r;
@@ -352,9 +365,18 @@ static int send_one(struct sender *s, const void *data, size_t size)
 			"cat: A message of %zu bytes does not fit '%s' (at most %" PRIu64
 			" bytes).",
 			size, s->uri, s->max_size);
+	if ((r == -ETIMEDOUT || r == -EAGAIN) && !has_consumers(s))
+		return log_error_errno(r, "cat: Nobody connected to '%s' within %d ms.", s->uri,
+				       arg_timeout_ms);
 	if (r == -ETIMEDOUT || r == -EAGAIN)
 		return log_error_errno(r, "cat: No space in '%s' for %d ms.", s->uri,
 				       arg_timeout_ms);
+	if (r == -EDESTADDRREQ)
+		return log_error_errno(
+			r,
+			"cat: '%s' has nobody to reply to yet: a udp:// listener sends "
+			"to the sender of the last message it received.",
+			s->uri);
 	if (r < 0)
 		return log_error_errno(r, "cat: Failed to send to '%s': %s", s->uri,
 				       psyne_strerror(r));
