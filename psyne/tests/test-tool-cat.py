@@ -7,13 +7,15 @@ import base64
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 from tool_harness import (Skip, assert_usage_error, channel, fake_member, finish, free_port, header,
-                          main, run, spawn, stat_json, test, wait_channel, wait_for, wait_net)
+                          main, run, signal_and_finish, spawn, stat_json, test, wait_channel,
+                          wait_for, wait_net)
 
 
 def receiver_ready(name, uri, *args, stdout=subprocess.PIPE):
@@ -360,6 +362,35 @@ def count_short_when_the_listener_closes():
     assert (status, out) == (1, b"one\n"), (status, out, err)
     assert err == "psyne: cat: '%s' was closed after 1 of 2 messages.\n" % address, err
     assert finish(send) == (0, b"", "")
+
+
+@test
+def interrupted_cat_closes_first():
+    """SIGINT (Ctrl-C) or SIGTERM ends cat as the end of its work does, then kills it: the
+    channel is closed, so a stream's peer hears it leave at once instead of waiting for it to
+    come back (reconnect=, here 5 s) and failing; and cat dies of the signal, as the shell
+    expects."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        address = "tcp://127.0.0.1:%d" % free_port()
+        recv = spawn("cat", address + "?listen&reconnect=5000", "--recv")
+        wait_net(address + "?listen", lambda hs: len(hs) == 1, "the listener")
+        # A sender reading standard input, which stays open: it waits for more lines.
+        send = spawn("cat", address, stdin=subprocess.PIPE)
+        send.stdin.write(b"one\n")
+        send.stdin.flush()
+        wait_net(address + "?listen", lambda hs: len(hs) == 1 and hs[0]["received"] == 1,
+                 "the message")
+        assert signal_and_finish(send, sig) == (-sig, b"", "")
+        assert finish(recv) == (0, b"one\n", "")
+
+    # A receiver waiting for a message that does not come prints what it had, and dies of
+    # the signal too.
+    name = channel("interrupted")
+    uri = "ipc://" + name
+    recv = receiver_ready(name, uri, "--count=3")
+    assert run("cat", uri, "--data=x", "--count=2") == (0, b"", "")
+    wait_channel(name, lambda ch: ch["received"] == 2)
+    assert signal_and_finish(recv, signal.SIGINT) == (-signal.SIGINT, b"x\nx\n", "")
 
 
 @test

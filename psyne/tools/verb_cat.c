@@ -7,11 +7,20 @@
  * The sender lingers: a channel lives only as long as someone has it open, so a sender that
  * exited right after its last message would take unread messages with it when no receiver
  * had joined yet. It waits until the channel holds nothing unread (--linger bounds that).
+ *
+ * SIGINT and SIGTERM end cat the way the end of its work does: it stops, closes the channel
+ * (a stream's peer hears it leave, instead of waiting up to reconnect= for it to come back),
+ * and then dies of the signal, as the shell expects of an interrupted program. The handler
+ * may run on one of the library's threads, and the library waits on through a signal, so
+ * cat never waits longer than CAT_SLICE_MS at a time, for a message, for space, or for
+ * input, without looking whether a signal came. A second signal kills at once.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +37,8 @@
 
 #define CAT_DEFAULT_CHUNK (64u * 1024)
 #define CAT_MAX_MS (24u * 3600 * 1000) /* longest --interval, --timeout, --linger: a day */
-#define CAT_POLL_MS 10 /* how often the sender's linger and a receiver short of --count look */
+#define CAT_POLL_MS 10	 /* how often the sender's linger and a receiver short of --count look */
+#define CAT_SLICE_MS 100 /* the longest wait without looking for SIGINT or SIGTERM */
 
 static bool arg_send;
 static bool arg_recv;
@@ -44,6 +54,8 @@ static unsigned arg_interval_ms;
 static uint32_t arg_type;
 static int arg_timeout_ms = -1;
 static int arg_linger_ms = -1;
+
+static volatile sig_atomic_t stop_signal; /* SIGINT or SIGTERM once one came */
 
 void verb_cat_help(void)
 {
@@ -111,6 +123,9 @@ void verb_cat_help(void)
 	       "\n"
 	       "On either side, a dialer (unix://, tcp://, tls:// without ?listen) waits at most\n"
 	       "--timeout for its connection, unless its URI sets connect_timeout=.\n"
+	       "\n"
+	       "SIGINT (Ctrl-C) or SIGTERM stops either side: it closes the channel, so that a\n"
+	       "peer hears it leave, then dies of the signal. A second one kills at once.\n"
 	       "\n"
 	       "Exit status: 0 on success; 1 when the channel could not be opened, a message\n"
 	       "could not be sent or written out, the timeout passed, the consumers left with\n"
@@ -314,14 +329,86 @@ static bool uri_is_stream(const char *uri)
 	return startswith(uri, "unix://") || startswith(uri, "tcp://") || startswith(uri, "tls://");
 }
 
+static void on_stop_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+/*
+ * Catches SIGINT and SIGTERM, unless they are ignored (a background job of a shell without
+ * job control ignores SIGINT, and should go on doing so). SA_RESETHAND: a second one kills.
+ */
+static int catch_stop_signals(void)
+{
+	static const int signals[] = { SIGINT, SIGTERM };
+	struct sigaction sa = {
+		.sa_handler = on_stop_signal,
+		.sa_flags = SA_RESTART | SA_RESETHAND,
+	};
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < ELEMENTSOF(signals); i++) {
+		struct sigaction old;
+
+		if (sigaction(signals[i], NULL, &old) < 0)
+			return -errno;
+		if (old.sa_handler == SIG_IGN)
+			continue;
+		if (sigaction(signals[i], &sa, NULL) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* The timeout of the next slice of a wait until `deadline`. */
+static int slice_ms(uint64_t deadline)
+{
+	int left = timeout_ms_left(deadline);
+
+	return left < 0 || left > CAT_SLICE_MS ? CAT_SLICE_MS : left;
+}
+
+/* Sleeps `ms` milliseconds; -EINTR when a stop signal came first. */
 static int sleep_ms(unsigned ms)
 {
-	struct timespec ts = timespec_from_nsec((uint64_t)ms * NSEC_PER_MSEC);
+	uint64_t deadline = deadline_from_timeout_ms((int)ms);
 
-	while (nanosleep(&ts, &ts) < 0)
-		if (errno != EINTR)
+	while (!stop_signal) {
+		struct timespec ts =
+			timespec_from_nsec((uint64_t)slice_ms(deadline) * NSEC_PER_MSEC);
+
+		if (nanosleep(&ts, NULL) < 0 && errno != EINTR)
 			return -errno;
-	return 0;
+		if (deadline_passed(deadline))
+			return 0;
+	}
+	return -EINTR;
+}
+
+/*
+ * read(2) of what `fd` has, once it has something: the count, 0 at its end, -EINTR when a
+ * stop signal came first, or a negative errno.
+ */
+static ssize_t read_some(int fd, void *buf, size_t size)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+		int k;
+
+		if (stop_signal)
+			return -EINTR;
+		k = poll(&pfd, 1, CAT_SLICE_MS);
+		if (k < 0 && errno != EINTR)
+			return -errno;
+		if (k <= 0)
+			continue;
+		n = read(fd, buf, size);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR && errno != EAGAIN)
+			return -errno;
+	}
 }
 
 struct sender {
@@ -346,14 +433,24 @@ static bool has_consumers(const struct sender *s)
 
 static int send_one(struct sender *s, const void *data, size_t size)
 {
+	uint64_t deadline;
 	int r;
 
+	if (stop_signal)
+		return -EINTR; /* input may keep coming: look before each message */
 	if (s->sent > 0 && arg_interval_ms > 0) {
 		r = sleep_ms(arg_interval_ms);
+		if (r == -EINTR)
+			return r;
 		if (r < 0)
 			return log_error_errno(r, "cat: Failed to wait between messages: %m");
 	}
-	r = psyne_send(s->ch, data, size, arg_type, arg_timeout_ms);
+	deadline = deadline_from_timeout_ms(arg_timeout_ms);
+	do
+		r = psyne_send(s->ch, data, size, arg_type, slice_ms(deadline));
+	while ((r == -ETIMEDOUT || r == -EAGAIN) && !deadline_passed(deadline) && !stop_signal);
+	if (stop_signal && r < 0)
+		return -EINTR;
 	/* Within our limit, the peer's is smaller (a listener with a smaller capacity=). */
 	if (r == -EMSGSIZE && size <= s->max_size)
 		return log_error_errno(
@@ -389,18 +486,17 @@ static bool more_to_send(const struct sender *s)
 	return arg_count == 0 || s->sent < arg_count;
 }
 
-/* Reads up to `size` bytes, fewer only at the end of input; returns the count. */
+/* Reads up to `size` bytes, fewer only at the end of input; returns the count, or as
+ * read_some() does. */
 static ssize_t read_full(int fd, void *buf, size_t size)
 {
 	size_t done = 0;
 
 	while (done < size) {
-		ssize_t n = read(fd, (uint8_t *)buf + done, size - done);
+		ssize_t n = read_some(fd, (uint8_t *)buf + done, size - done);
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0)
-			return -errno;
+			return n;
 		if (n == 0)
 			break;
 		done += (size_t)n;
@@ -442,11 +538,11 @@ static int read_file(const char *path, uint64_t max_size, void **ret_buf, size_t
 			buf = p;
 			allocated = want;
 		}
-		n = read(fd, buf + size, allocated - size);
-		if (n < 0 && errno == EINTR)
-			continue;
+		n = read_some(fd, buf + size, allocated - size);
+		if (n == -EINTR)
+			return -EINTR;
 		if (n < 0)
-			return log_error_errno(errno, "cat: Failed to read '%s': %m", path);
+			return log_error_errno((int)n, "cat: Failed to read '%s': %m", path);
 		if (n == 0)
 			break;
 		size += (size_t)n;
@@ -504,6 +600,8 @@ static int send_chunks(struct sender *s)
 		ssize_t n = read_full(STDIN_FILENO, buf, chunk);
 		int r;
 
+		if (n == -EINTR)
+			return -EINTR;
 		if (n < 0)
 			return log_error_errno((int)n, "cat: Failed to read standard input: %m");
 		if (n == 0)
@@ -517,28 +615,55 @@ static int send_chunks(struct sender *s)
 	return 0;
 }
 
+/*
+ * One message per line of standard input, the newline stripped. Lines are read with
+ * read_some() rather than getline(), which could not be told to look for a signal.
+ */
 static int send_lines(struct sender *s)
 {
-	_cleanup_free_ char *line = NULL;
-	size_t allocated = 0;
+	_cleanup_free_ char *buf = NULL;
+	size_t allocated = 0, start = 0, end = 0;
+	bool eof = false;
 
 	while (more_to_send(s)) {
+		char *nl = end > start ? memchr(buf + start, '\n', end - start) : NULL;
+		size_t len;
 		ssize_t n;
 		int r;
 
-		errno = 0;
-		n = getline(&line, &allocated, stdin);
-		if (n < 0) {
-			if (errno != 0)
-				return log_error_errno(errno,
-						       "cat: Failed to read standard input: %m");
-			break;
+		if (nl || (eof && end > start)) {
+			len = nl ? (size_t)(nl - (buf + start)) : end - start;
+			r = send_one(s, buf + start, len);
+			if (r < 0)
+				return r;
+			start += len + (nl ? 1 : 0);
+			continue;
 		}
-		if (n > 0 && line[n - 1] == '\n')
-			n--;
-		r = send_one(s, line, (size_t)n);
-		if (r < 0)
-			return r;
+		if (eof)
+			break;
+		/* Move what is left of a line to the front, and make room for more of it. */
+		if (start > 0) {
+			memmove(buf, buf + start, end - start);
+			end -= start;
+			start = 0;
+		}
+		if (allocated - end < 4096) {
+			size_t want = MAX(allocated * 2, (size_t)65536);
+			char *p = realloc(buf, want);
+
+			if (!p)
+				return log_oom();
+			buf = p;
+			allocated = want;
+		}
+		n = read_some(STDIN_FILENO, buf + end, allocated - end);
+		if (n == -EINTR)
+			return -EINTR;
+		if (n < 0)
+			return log_error_errno((int)n, "cat: Failed to read standard input: %m");
+		if (n == 0)
+			eof = true;
+		end += (size_t)n;
 	}
 	return 0;
 }
@@ -582,6 +707,8 @@ static int linger(const struct sender *s)
 					       " unread bytes after %d ms.",
 					       s->uri, st.used, arg_linger_ms);
 		r = sleep_ms(CAT_POLL_MS);
+		if (r == -EINTR)
+			return r;
 		if (r < 0)
 			return log_error_errno(r, "cat: Failed to wait: %m");
 	}
@@ -744,20 +871,24 @@ static int receive_one(struct psyne_channel *ch, uint64_t deadline, bool wait_pr
 	if (r < 0)
 		return r;
 	for (;;) {
-		int left = timeout_ms_left(deadline);
+		int slice = slice_ms(deadline);
 
-		r = psyne_receive(ch, left, ret_msg);
-		if (r == -EAGAIN)
-			return -ETIMEDOUT; /* --timeout=0, or its end */
-		if (r != -EPIPE || !wait_producers)
+		r = psyne_receive(ch, slice, ret_msg);
+		if (r >= 0 || (r != -EAGAIN && r != -ETIMEDOUT && (r != -EPIPE || !wait_producers)))
 			return r;
+		if (stop_signal)
+			return -EINTR;
+		if (deadline_passed(deadline))
+			return -ETIMEDOUT; /* --timeout=0 (-EAGAIN), or its end */
+		if (r != -EPIPE)
+			continue;
 		/*
 		 * The channel has no producer right now, and the library has nothing to wait on
 		 * until one joins: look again a little later.
 		 */
-		if (deadline_passed(deadline))
-			return -ETIMEDOUT;
-		r = sleep_ms(MIN((unsigned)(left < 0 ? CAT_POLL_MS : left), (unsigned)CAT_POLL_MS));
+		r = sleep_ms(MIN((unsigned)slice, (unsigned)CAT_POLL_MS));
+		if (r == -EINTR)
+			return r;
 		if (r < 0)
 			return log_error_errno(r, "cat: Failed to wait: %m");
 	}
@@ -775,7 +906,12 @@ static int cat_recv(struct psyne_channel *ch, const char *uri)
 	int r;
 
 	for (n = 0; arg_count == 0 || n < arg_count; n++) {
+		/* Messages may keep coming without a wait: look before each. */
+		if (stop_signal)
+			return -EINTR;
 		r = receive_one(ch, deadline_from_timeout_ms(arg_timeout_ms), wait_producers, &m);
+		if (r == -EINTR)
+			return r; /* a stop signal: verb_cat_run() ends */
 		if (r == -EPIPE && arg_count > 0)
 			return log_error_errno(r,
 					       "cat: '%s' was closed after %" PRIu64 " of %" PRIu64
@@ -829,10 +965,25 @@ int verb_cat_run(int n_args, char *args[])
 	r = open_uri(uri, &with_timeout);
 	if (r < 0)
 		return r;
+	/* Until the handle is open, SIGINT and SIGTERM kill: nothing is there to close yet. */
 	r = tool_open("cat", uri, with_timeout, &ch);
 	if (r < 0)
 		return r;
+	r = catch_stop_signals();
+	if (r < 0) {
+		psyne_close(ch);
+		return log_error_errno(r, "cat: Failed to catch SIGINT and SIGTERM: %m");
+	}
 	r = arg_send ? cat_send(ch, uri) : cat_recv(ch, uri);
 	psyne_close(ch);
+	if (stop_signal) {
+		int sig = stop_signal;
+
+		(void)fflush(stdout); /* what was received before it came */
+		log_debug("cat: Stopped by %s after closing '%s'.", strsignal(sig), uri);
+		/* Die of it, as the shell expects of an interrupted program. */
+		(void)signal(sig, SIG_DFL);
+		(void)raise(sig);
+	}
 	return r;
 }
