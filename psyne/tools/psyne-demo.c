@@ -23,6 +23,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -85,6 +86,41 @@ static void help(void)
 	       sizeof(struct demo_msg));
 }
 
+/* The usage error: one line saying what is wrong, one saying where to look; -EINVAL. */
+_printf_(1, 2) static int usage_error(const char *format, ...)
+{
+	va_list ap;
+
+	fputs("psyne-demo: ", stderr);
+	va_start(ap, format);
+	vfprintf(stderr, format, ap);
+	va_end(ap);
+	fputs("\nTry 'psyne-demo --help'.\n", stderr);
+	return -EINVAL;
+}
+
+/*
+ * getopt_long's '?' and ':' (the option string starts with ':'), named as the user wrote
+ * the option, as the psyne tool does (tool_option_error()), rather than in getopt's words
+ * after the program's whole path.
+ */
+static int option_error(int c, char *const argv[])
+{
+	const char *word = optind > 0 ? argv[optind - 1] : "";
+	bool is_long = startswith(word, "--");
+	char name[64];
+
+	if (is_long)
+		snprintf(name, sizeof(name), "%.*s", (int)strcspn(word, "="), word);
+	else
+		snprintf(name, sizeof(name), "-%c", optopt);
+	if (c == ':')
+		return usage_error("option '%s' needs a value", name);
+	if (is_long && optopt != 0)
+		return usage_error("option '%s' takes no value", name);
+	return usage_error("unknown option '%s'", name);
+}
+
 static int parse_argv(int argc, char *argv[])
 {
 	static const struct option options[] = { { "help", no_argument, NULL, 'h' },
@@ -92,51 +128,37 @@ static int parse_argv(int argc, char *argv[])
 						 { "size", required_argument, NULL, 's' },
 						 { "log-level", required_argument, NULL, 'L' },
 						 { NULL, 0, NULL, 0 } };
-	int c;
+	int c, level;
 
-	while ((c = getopt_long(argc, argv, "ht:s:", options, NULL)) >= 0)
+	while ((c = getopt_long(argc, argv, ":ht:s:", options, NULL)) >= 0)
 		switch (c) {
 		case 'h':
 			help();
 			return 0;
 		case 't':
 			if (safe_atou(optarg, &arg_seconds) < 0 || arg_seconds < 1 ||
-			    arg_seconds > 3600) {
-				fprintf(stderr,
-					"psyne-demo: --seconds: invalid duration '%s' "
-					"(1 to 3600)\nTry 'psyne-demo --help'.\n",
-					optarg);
-				return -EINVAL;
-			}
+			    arg_seconds > 3600)
+				return usage_error("--seconds: invalid duration '%s' (1 to 3600)",
+						   optarg);
 			break;
 		case 's':
 			if (parse_size(optarg, &arg_size) < 0 ||
-			    arg_size < sizeof(struct demo_msg) || arg_size > (UINT64_C(16) << 20)) {
-				fprintf(stderr,
-					"psyne-demo: --size: invalid size '%s' (%zu to 16M)\n"
-					"Try 'psyne-demo --help'.\n",
-					optarg, sizeof(struct demo_msg));
-				return -EINVAL;
-			}
+			    arg_size < sizeof(struct demo_msg) || arg_size > (UINT64_C(16) << 20))
+				return usage_error("--size: invalid size '%s' (%zu to 16M)", optarg,
+						   sizeof(struct demo_msg));
 			break;
 		case 'L':
-			if (log_parse_argv_level(optarg) < 0) {
-				fputs("Try 'psyne-demo --help'.\n", stderr);
-				return -EINVAL;
-			}
+			level = log_level_from_string(optarg);
+			if (level < 0)
+				return usage_error("--log-level: invalid level '%s'", optarg);
+			log_set_max_level(level);
 			break;
-		case '?':
-			fputs("Try 'psyne-demo --help'.\n", stderr);
-			return -EINVAL;
 		default:
-			return -EINVAL;
+			return option_error(c, argv);
 		}
 
-	if (optind < argc) {
-		fprintf(stderr, "psyne-demo: unexpected argument '%s'\nTry 'psyne-demo --help'.\n",
-			argv[optind]);
-		return -EINVAL;
-	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
 	return 1;
 }
 
