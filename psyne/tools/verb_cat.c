@@ -969,6 +969,11 @@ int verb_cat_run(int n_args, char *args[])
 	r = tool_open("cat", uri, with_timeout, &ch);
 	if (r < 0)
 		return r;
+	/* Two psyne cat on one memory:// name never meet: say so, rather than wait for nothing. */
+	if (startswith(uri, "memory://"))
+		log_warning("cat: '%s' lives inside this process: no other process sends to it or "
+			    "receives from it, another psyne cat included.",
+			    uri);
 	r = catch_stop_signals();
 	if (r < 0) {
 		psyne_close(ch);
