@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "common/macro.h"
 #include "common/string-util.h"
@@ -131,9 +132,26 @@ static int parse_hex(const char *s, uint8_t *out, size_t max, size_t *ret_len)
 	return 0;
 }
 
+/* A file OpenSSL is about to read: its own error for a missing one names no file reason. */
+static int check_readable(const char *what, const char *path)
+{
+	if (access(path, R_OK) < 0) {
+		int r = -errno;
+
+		psyne__log_error("tls: cannot load %s %s: %s", what, path, strerror(-r));
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int load_files(struct psyne_tls_ctx *c, const char *cert, const char *key, const char *ca)
 {
 	char err[256];
+
+	if ((cert && check_readable("certificate", cert) < 0) ||
+	    (key && check_readable("private key", key) < 0) ||
+	    (ca && check_readable("CA certificates", ca) < 0))
+		return -EINVAL;
 
 	if (cert && SSL_CTX_use_certificate_chain_file(c->ssl_ctx, cert) != 1) {
 		last_error(err, sizeof(err));

@@ -50,6 +50,7 @@
 #include "common/macro.h"
 #include "common/string-util.h"
 #include "common/time-util.h"
+#include "log.h"
 #include "member.h"
 #include "ring_channel.h"
 
@@ -76,9 +77,10 @@ struct look {
 	struct psyne_member_map join; /* a ready segment that matches, mapped read-write */
 	int refused; /* a segment of the name that is not one we can use: -EEXIST (another mode or
 		      * capacity), -EPROTONOSUPPORT (another major version), -EPROTO (corrupt) */
-	unsigned others;      /* segments of the name other than `own`, ready or not */
-	unsigned candidates;  /* of them, not ready */
-	unsigned own_members; /* names of other handles that lead to `own` */
+	struct psyne_ring_hdr refused_hdr; /* its header's identity line, for the message */
+	unsigned others;		   /* segments of the name other than `own`, ready or not */
+	unsigned candidates;		   /* of them, not ready */
+	unsigned own_members;		   /* names of other handles that lead to `own` */
 };
 
 static void look_done(struct look *l)
@@ -139,6 +141,7 @@ static int look(const char *name, uint32_t mode, uint64_t capacity, bool join,
 		r = psyne__ring_check(map.mem, map.size, name, UINT32_MAX, 0);
 		if (r < 0) {
 			ret->refused = r; /* another major version, or corrupt */
+			memcpy(&ret->refused_hdr, map.mem, 64);
 			continue;
 		}
 		if (!is_ready(&map)) {
@@ -150,6 +153,7 @@ static int look(const char *name, uint32_t mode, uint64_t capacity, bool join,
 		r = psyne__ring_check(map.mem, map.size, name, mode, capacity);
 		if (r < 0) {
 			ret->refused = r;
+			memcpy(&ret->refused_hdr, map.mem, 64);
 			continue;
 		}
 		psyne__member_map_done(&map);
@@ -254,6 +258,26 @@ static void ipc_close(struct psyne_channel *ch)
 	free(c);
 }
 
+/* Says why a segment of the name cannot be joined: its identity line is in `hdr`. */
+static void refused(const char *name, uint32_t mode, uint64_t capacity, int error,
+		    const struct psyne_ring_hdr *hdr)
+{
+	const char *has = psyne__mode_to_string(hdr->mode);
+
+	if (error == -EEXIST)
+		psyne__log_error("ipc://%s exists with mode=%s and capacity=%" PRIu64
+				 "; asked for mode=%s and capacity=%" PRIu64,
+				 name, has ? has : "?", hdr->capacity,
+				 mode == UINT32_MAX ? has : psyne__mode_to_string(mode),
+				 capacity == 0 ? hdr->capacity : capacity);
+	else if (error == -EPROTONOSUPPORT)
+		psyne__log_error(
+			"ipc://%s: its segment has version %u.%u, this library speaks %u.x", name,
+			hdr->version_major, hdr->version_minor, PSYNE_RING_VERSION_MAJOR);
+	else
+		psyne__log_error("ipc://%s: its segment is corrupt (%s)", name, strerror(-error));
+}
+
 /*
  * One round of the election (see the top of this file). Returns 0 with the handle on the
  * channel's segment, -EAGAIN to look again after a pause, or an error.
@@ -272,6 +296,7 @@ static int elect(struct ring_channel *c, const char *name, uint32_t mode, uint64
 		map = l.join;
 		l.join = (struct psyne_member_map){ .fd = -EBADF };
 	} else if (l.refused < 0) {
+		refused(name, mode, capacity, l.refused, &l.refused_hdr);
 		return l.refused;
 	} else if (l.candidates > 0) {
 		return -EAGAIN; /* someone is making it */

@@ -118,4 +118,27 @@ TEST(levels_above_the_maximum_are_dropped)
 	ASSERT_EQ(cap.n, 1u);
 }
 
+/* The message says what the user needs to put right, not only that something failed. */
+TEST(messages_name_the_cause)
+{
+	struct capture cap = { 0 };
+	struct psyne_channel *a = NULL, *b = NULL;
+	char uri[128], other[128];
+
+	psyne_set_log_func(capture_func, PSYNE_LOG_ERR, &cap);
+	ASSERT_ERROR(psyne_open("tls://127.0.0.1:1?cert=/nonexistent.crt&key=/nonexistent.key", &a),
+		     EINVAL);
+	ASSERT_EQ(cap.n, 1u);
+	ASSERT_NOT_NULL(strstr(cap.text[0], "/nonexistent.crt: No such file or directory"));
+
+	snprintf(uri, sizeof(uri), "ipc://log%d?mode=spmc&capacity=16K", (int)getpid());
+	snprintf(other, sizeof(other), "ipc://log%d?mode=mpmc", (int)getpid());
+	ASSERT_OK(psyne_open(uri, &a));
+	ASSERT_ERROR(psyne_open(other, &b), EEXIST);
+	ASSERT_EQ(cap.n, 2u);
+	ASSERT_NOT_NULL(strstr(cap.text[1], "exists with mode=spmc and capacity=16384; asked for "
+					    "mode=mpmc and capacity=16384"));
+	psyne_close(a);
+}
+
 DEFINE_TEST_MAIN();

@@ -527,15 +527,15 @@ def open_and_send_failures():
         sock.close()
         os.close(fd)
     assert (status, out) == (1, b""), (status, err)
-    assert err == ("psyne: cat: cannot open 'ipc://%s': Unknown URI scheme, or unsupported "
-                   "segment or protocol version\n" % future), err
+    assert err == ("psyne: cat: cannot open 'ipc://%s': its segment has version 2.0, this "
+                   "library speaks 1.x\n" % future), err
 
     uri = "ipc://%s?capacity=4K&mode=mpsc" % name
     recv = receiver_ready(name, uri)
     status, out, err = run("cat", "ipc://%s?mode=spsc" % name, "--data=x")
     assert status == 1, status
-    assert err == ("psyne: cat: cannot open 'ipc://%s?mode=spsc': Channel exists with another "
-                   "mode or capacity\n" % name), err
+    assert err == ("psyne: cat: cannot open 'ipc://%s?mode=spsc': ipc://%s exists with mode=mpsc "
+                   "and capacity=4096; asked for mode=spsc and capacity=4096\n" % (name, name)), err
     status, out, err = run("cat", uri, "--data=" + "x" * 3000)
     assert status == 1, status
     assert err == "psyne: cat: A message of 3000 bytes does not fit '%s' (at most 2016 bytes).\n" \

@@ -142,6 +142,13 @@ int tool_open(const char *verb, const char *uri, const char *open_uri,
 	 */
 	if (r == -ECONNREFUSED)
 		why = NULL;
+	/* A reason that starts with the channel's own address names it once already. */
+	if (why) {
+		size_t n = strcspn(uri, "?");
+
+		if (strncmp(why, uri, n) == 0 && startswith(why + n, ": "))
+			why += n + 2;
+	}
 	return log_error_errno(r, "%s: cannot open '%s': %s", verb, uri,
 			       why ? why : psyne_strerror(r));
 }
