@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Hostile byte streams through the stream engine's own receive path (net.c: rx_parse(),
- * the session's sequence checks, acknowledgements, PING/BYE/HELLO handling, taking and
- * releasing messages), as a peer on unix://, tcp:// or tls:// could send them. Every call
- * must return and every access stay inside the rings (ASan); nothing may leak.
+ * Hostile byte streams through the stream engine's own receive path (net_rx.c:
+ * psyne__net_rx_parse(), the session's sequence checks, acknowledgements, PING/BYE/HELLO
+ * handling, taking and releasing messages), as a peer on unix://, tcp:// or tls:// could
+ * send them. Every call must return and every access stay inside the rings (ASan); nothing
+ * may leak.
  *
  * And the engine must agree with a reading of its own: the stream is walked here as one
  * flat buffer, frame by frame with psyne__frame_decode() and psyne__frame_verify(), by the

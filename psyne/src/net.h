@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The stream transports (unix://, tcp://, and later tls://) share one session engine: each
- * handle keeps, per peer, a ring of outgoing frames and a ring of incoming ones, and moves
- * them over a socket. A transport only says how its addresses are resolved.
+ * The stream transports (unix://, tcp://, tls://) share one session engine: each handle
+ * keeps, per peer, a ring of outgoing frames and a ring of incoming ones, and moves them
+ * over a socket (net_internal.h tells how, and which file does what). A transport only says
+ * how its addresses are resolved.
  */
 #ifndef PSYNE_NET_H
 #define PSYNE_NET_H
@@ -52,8 +53,10 @@ int psyne__net_receive(struct psyne_channel *ch, int timeout_ms, size_t max_size
 void psyne__net_release(struct psyne_channel *ch, struct psyne_msg *msg);
 int psyne__net_stats(struct psyne_channel *ch, struct psyne_stats *ret_stats);
 
-/* The receive path without a socket, for the fuzzer: its error, or a sum of what it delivered
- * (net.c). */
+/*
+ * The receive path without a socket or a lock, for the fuzzer (net_rx.c): the parser's
+ * error, or the low 31 bits of the sum of the bytes of the messages taken.
+ */
 int psyne__net_fuzz_stream(const uint8_t *data, size_t len, size_t chunk, bool hello);
 
 /* clang-format off */

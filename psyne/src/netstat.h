@@ -47,7 +47,7 @@
 
 #define PSYNE_NETSTAT_F_LISTENER 1u
 
-/* A session's state, as net.c names them. */
+/* A session's state, as the stream engine names them (net_internal.h). */
 enum {
 	PSYNE_NETSTAT_PEER_CONNECTING, /* dialer: connect() in progress */
 	PSYNE_NETSTAT_PEER_TLS,	       /* dialer: TLS handshake in progress */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TLS 1.3 for the stream engine (net.c), with OpenSSL: one context per handle, one
+ * TLS 1.3 for the stream engine (net*.c), with OpenSSL: one context per handle, one
  * connection object per socket. Authentication by certificates (optionally both ways) or
  * by a pre-shared key. All calls are non-blocking: -EAGAIN means "poll and call again",
  * with *ret_want saying for which event.

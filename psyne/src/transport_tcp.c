@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * tcp://HOST:PORT: the stream session engine (net.c) over TCP. HOST is a name, an IPv4
+ * tcp://HOST:PORT: the stream session engine (net*.c) over TCP. HOST is a name, an IPv4
  * address or an IPv6 address in brackets; with ?listen, `*` binds every address.
  */
 #include <netdb.h>

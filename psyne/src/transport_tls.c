@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * tls://HOST:PORT: tcp:// with TLS 1.3 (OpenSSL) between the socket and the session engine
- * (net.c). Authentication by certificate (cert=, key=, ca=; a listener given ca= requires
+ * (net*.c). Authentication by certificate (cert=, key=, ca=; a listener given ca= requires
  * dialers to show a certificate that CA signed) or by pre-shared key (psk=, psk_identity=).
  */
 #include "net.h"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * unix://PATH and unix://@NAME (abstract): the stream session engine (net.c) over a unix
+ * unix://PATH and unix://@NAME (abstract): the stream session engine (net*.c) over a unix
  * stream socket. A listener replaces a stale socket file nobody listens on, and removes
  * the file it made when it closes.
  */

@@ -324,7 +324,7 @@ TEST(unix_memfd_stream_under_a_descriptor_limit)
 /* Each side sends and receives on its one handle (a handle is used by one thread). */
 /*
  * Large frames over TCP, which the receiver waits for with SO_RCVLOWAT set to what is
- * missing of the frame (net.c, rx_lowat()): sizes on both sides of the threshold, the
+ * missing of the frame (net_session.c, rx_lowat()): sizes on both sides of the threshold, the
  * largest the ring takes, and small messages right behind large ones, which must not wait
  * for bytes that never come. Every byte is checked; a receiver waiting for more than the
  * frame fails on the 10 s timeout.
