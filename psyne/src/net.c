@@ -8,9 +8,11 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -41,116 +43,171 @@ static void lock_init(pthread_mutex_t *lock)
 
 /* ---- the I/O thread ---------------------------------------------------------------- */
 
-#define POLL_MAX (2 + NET_MAX_PENDING + 1024)
+#define NET_EVENTS_MAX 64u /* epoll events taken per wait */
 
+int psyne__net_watch(struct net_chan *c, struct net_ep *e, int fd, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = e };
+
+	if (e->fd == fd && e->events == events)
+		return 0;
+	if (e->fd >= 0 && e->fd != fd)
+		psyne__net_unwatch(c, e);
+	if (epoll_ctl(c->io.epfd, e->fd < 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) < 0)
+		return -errno;
+	e->fd = fd;
+	e->events = events;
+	return 0;
+}
+
+void psyne__net_unwatch(struct net_chan *c, struct net_ep *e)
+{
+	if (!e || e->fd < 0)
+		return;
+	/* Fails only for a descriptor that is not registered (any more): nothing to undo. */
+	(void)epoll_ctl(c->io.epfd, EPOLL_CTL_DEL, e->fd, NULL);
+	e->fd = -1;
+	e->events = 0;
+}
+
+/*
+ * What a session's connection waits for, set before each wait: only what changed costs a
+ * system call. Returns the deadline of a batch still gathering, or UINT64_MAX.
+ */
+static uint64_t peer_interest(struct net_chan *c, struct net_peer *p)
+{
+	uint64_t next = UINT64_MAX;
+	uint32_t ev = 0;
+
+	if (p->conn.fd < 0)
+		return next;
+	if (p->state == NET_PEER_CONNECTING)
+		ev = EPOLLOUT;
+	else if (p->state == NET_PEER_TLS)
+		ev = (uint32_t)p->conn.tls_want;
+	else {
+		/*
+		 * A batch still gathering (see psyne__net_commit()) is written when it is due:
+		 * until then we sleep no longer than that, and commits need not wake us.
+		 * Otherwise a commit from here on must wake us again. If the other thread is
+		 * writing, it writes everything ready.
+		 */
+		bool gathering = p->tx.flush_wanted && net_now() < p->tx.flush_at + NET_IO_SLACK_NS;
+
+		/* A caller waiting reads for itself. */
+		if (c->user_waiting == 0 || p->state == NET_PEER_HELLO)
+			ev |= EPOLLIN;
+		if (!gathering && p->tx.flush_wanted && psyne__net_tx_pending(p) &&
+		    net_can_write(p))
+			(void)psyne__net_tx_flush(p);
+		if (!gathering && psyne__net_tx_pending(p) && net_can_write(p))
+			ev |= EPOLLOUT;
+		p->tx.io_kicked = gathering;
+		if (gathering)
+			next = p->tx.flush_at + NET_IO_SLACK_NS;
+	}
+	/* The flush may have dropped the connection. On failure the socket keeps what it
+	 * waited for, and the next turn tries again. */
+	if (p->conn.fd >= 0)
+		(void)psyne__net_watch(c, &p->ep, p->conn.fd, ev);
+	return next;
+}
+
+static void peer_event(struct net_chan *c, struct net_peer *p, uint32_t events)
+{
+	/* Dropped since the wait returned: the descriptor the event was for is gone. */
+	if (p->conn.fd < 0 || p->ep.fd != p->conn.fd)
+		return;
+	if (p->state == NET_PEER_CONNECTING) {
+		psyne__net_dial_done(p);
+		return;
+	}
+	if (p->state == NET_PEER_TLS) {
+		psyne__net_tls_step(p);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		while (psyne__net_rx_read(p, false) > 0 && p->state != NET_PEER_GONE)
+			;
+		net_wake_user(c);
+	}
+	if ((events & EPOLLOUT) && p->conn.fd >= 0)
+		(void)psyne__net_tx_flush(p);
+}
+
+/*
+ * Waits up to `timeout_ns` for events. Batches are due within microseconds
+ * (NET_IO_SLACK_NS), finer than epoll_wait()'s milliseconds: epoll_pwait2() takes a
+ * timespec; before Linux 5.11, ppoll() on the epoll set does, and epoll_wait() then only
+ * collects.
+ */
+static int io_wait(struct net_chan *c, struct epoll_event *events, int n, uint64_t timeout_ns)
+{
+	static _Atomic bool no_pwait2 = false;
+	struct timespec ts = timespec_from_nsec(timeout_ns);
+	struct pollfd pfd = { .fd = c->io.epfd, .events = POLLIN };
+	int k;
+
+	if (!no_pwait2) {
+		k = epoll_pwait2(c->io.epfd, events, n, &ts, NULL);
+		if (k >= 0 || errno != ENOSYS)
+			return k;
+		no_pwait2 = true;
+	}
+	k = ppoll(&pfd, 1, &ts, NULL);
+	if (k <= 0)
+		return k;
+	return epoll_wait(c->io.epfd, events, n, 0);
+}
+
+/*
+ * The I/O thread: one epoll set holds its wake-up, the listening socket and every
+ * connection, each registered once and changed only when what it waits for changes. A turn
+ * runs the timers (an O(n) pass over the sessions, which also sets what each waits for),
+ * waits, then handles what happened: sessions first, then handshakes, then new
+ * connections. Sessions are freed only at the start of a turn (psyne__net_peers_reap()),
+ * so the peers the events of one wait point to stay valid while they are handled.
+ */
 static void *io_thread(void *arg)
 {
 	struct net_chan *c = arg;
-	struct pollfd fds[POLL_MAX];
-	struct net_peer *who[POLL_MAX];
+	struct epoll_event events[NET_EVENTS_MAX];
 
 	pthread_mutex_lock(&c->lock);
 	while (!c->io.stopping) {
 		uint64_t next = MIN(psyne__net_peers_tick(c), psyne__net_pending_tick(c)), t;
-		struct timespec timeout;
-		nfds_t n = 0;
+		bool accept = false;
+		int k;
 
 		psyne__net_peers_reap(c);
 		psyne__net_page_sync(c);
-		fds[n++] = (struct pollfd){ .fd = c->io.wake, .events = POLLIN };
-		if (c->lis.fd >= 0)
-			fds[n++] = (struct pollfd){ .fd = c->lis.fd, .events = POLLIN };
-		for (uint32_t i = 0; i < c->lis.n_pending; i++) {
-			short ev = c->lis.pending[i]->tls_want;
-
-			who[n] = NULL;
-			fds[n++] = (struct pollfd){ .fd = c->lis.pending[i]->fd,
-						    .events = ev ? ev : POLLIN };
-		}
-		for (uint32_t i = 0; i < c->n_peers && n < POLL_MAX; i++) {
-			struct net_peer *p = c->peers[i];
-			short ev = 0;
-
-			if (p->conn.fd < 0)
-				continue;
-			if (p->state == NET_PEER_CONNECTING)
-				ev = POLLOUT;
-			else if (p->state == NET_PEER_TLS)
-				ev = p->conn.tls_want;
-			else {
-				/*
-				 * A batch still gathering (see psyne__net_commit()) is written when
-				 * it is due: until then we sleep no longer than that, and commits
-				 * need not wake us. Otherwise a commit from here on must wake us
-				 * again. If the other thread is writing, it writes everything
-				 * ready.
-				 */
-				bool gathering = p->tx.flush_wanted &&
-						 net_now() < p->tx.flush_at + NET_IO_SLACK_NS;
-
-				/* A caller waiting reads for itself. */
-				if (c->user_waiting == 0 || p->state == NET_PEER_HELLO)
-					ev |= POLLIN;
-				if (!gathering && p->tx.flush_wanted && psyne__net_tx_pending(p) &&
-				    net_can_write(p))
-					(void)psyne__net_tx_flush(p);
-				if (!gathering && psyne__net_tx_pending(p) && net_can_write(p))
-					ev |= POLLOUT;
-				p->tx.io_kicked = gathering;
-				if (gathering)
-					next = MIN(next, p->tx.flush_at + NET_IO_SLACK_NS);
-			}
-			who[n] = p;
-			fds[n++] = (struct pollfd){ .fd = p->conn.fd, .events = ev };
-		}
+		for (uint32_t i = 0; i < c->n_peers; i++)
+			next = MIN(next, peer_interest(c, c->peers[i]));
 		t = net_now();
-		timeout = timespec_from_nsec(next <= t ? 0 : MIN(next - t, net_ms(1000)));
 		pthread_mutex_unlock(&c->lock);
-		int k = ppoll(fds, n, &timeout, NULL);
+		k = io_wait(c, events, (int)ELEMENTSOF(events),
+			    next <= t ? 0 : MIN(next - t, net_ms(1000)));
 		pthread_mutex_lock(&c->lock);
-		if (k <= 0)
-			continue;
 
-		uint32_t first_peer = 1 + (c->lis.fd >= 0 ? 1 : 0);
-		uint32_t n_pending = c->lis.n_pending;
+		/* Sessions first: the lists below change under accept and handshakes. */
+		for (int i = 0; i < k; i++) {
+			struct net_ep *e = events[i].data.ptr;
 
-		if (fds[0].revents)
-			net_drain_eventfd(c->io.wake);
-		/* Peers first: the lists below change under accept and handshakes. */
-		for (nfds_t i = first_peer + n_pending; i < n; i++) {
-			struct net_peer *p = who[i];
-			bool still = false;
-
-			if (!fds[i].revents)
-				continue;
-			for (uint32_t j = 0; j < c->n_peers; j++)
-				if (c->peers[j] == p && p->conn.fd == fds[i].fd)
-					still = true;
-			if (!still)
-				continue;
-			if (p->state == NET_PEER_CONNECTING) {
-				psyne__net_dial_done(p);
-				continue;
-			}
-			if (p->state == NET_PEER_TLS) {
-				psyne__net_tls_step(p);
-				continue;
-			}
-			if (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
-				while (psyne__net_rx_read(p, false) > 0 &&
-				       p->state != NET_PEER_GONE)
-					;
-				net_wake_user(c);
-			}
-			if ((fds[i].revents & POLLOUT) && p->conn.fd >= 0)
-				(void)psyne__net_tx_flush(p);
+			if (e->kind == NET_EP_WAKE)
+				net_drain_eventfd(c->io.wake);
+			else if (e->kind == NET_EP_LISTEN)
+				accept = true;
+			else if (e->kind == NET_EP_PEER)
+				peer_event(c, e->owner, events[i].events);
 		}
-		/* Handshakes, newest last: indices shift as entries close, so go backwards. */
-		for (uint32_t i = n_pending; i-- > 0;)
-			if (fds[first_peer + i].revents && i < c->lis.n_pending &&
-			    c->lis.pending[i]->fd == fds[first_peer + i].fd)
-				psyne__net_pending_read(c, i);
-		if (c->lis.fd >= 0 && fds[1].revents)
+		for (int i = 0; i < k; i++) {
+			struct net_ep *e = events[i].data.ptr;
+
+			/* A handshake closes only itself: the others stay where they are. */
+			if (e->kind == NET_EP_PENDING)
+				psyne__net_pending_read(c, ((struct net_pending *)e->owner)->index);
+		}
+		if (accept)
 			psyne__net_accept_all(c);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -251,6 +308,8 @@ static void net_free(struct net_chan *c)
 	}
 	if (c->io.wake >= 0)
 		close(c->io.wake);
+	if (c->io.epfd >= 0)
+		close(c->io.epfd);
 	if (c->user_wake >= 0)
 		close(c->user_wake);
 	psyne__tls_ctx_free(c->tls);
@@ -271,7 +330,9 @@ int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri
 	c->family = family;
 	c->base.ops = family->transport;
 	c->cfg.fd_passing = family->fd_passing;
-	c->lis.fd = c->io.wake = c->user_wake = -1;
+	c->lis.fd = c->io.wake = c->io.epfd = c->user_wake = -1;
+	c->io.wake_ep = (struct net_ep){ .kind = NET_EP_WAKE, .fd = -1 };
+	c->io.listen_ep = (struct net_ep){ .kind = NET_EP_LISTEN, .fd = -1 };
 	lock_init(&c->lock);
 	r = parse_options(c, uri);
 	if (r >= 0 && family->tls) {
@@ -292,17 +353,21 @@ int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri
 	}
 	c->io.wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	c->user_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (c->io.wake < 0 || c->user_wake < 0) {
+	c->io.epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->io.wake < 0 || c->user_wake < 0 || c->io.epfd < 0) {
 		r = -errno;
 		net_free(c);
 		return r;
 	}
-	if (c->cfg.listener) {
+	r = psyne__net_watch(c, &c->io.wake_ep, c->io.wake, EPOLLIN);
+	if (r >= 0 && c->cfg.listener) {
 		r = psyne__net_listen_open(c);
-		if (r < 0) {
-			net_free(c);
-			return r;
-		}
+		if (r >= 0)
+			r = psyne__net_watch(c, &c->io.listen_ep, c->lis.fd, EPOLLIN);
+	}
+	if (r < 0) {
+		net_free(c);
+		return r;
 	}
 	psyne__net_page_open(c, uri);
 	r = -pthread_create(&c->io.thread, NULL, io_thread, c);
@@ -349,6 +414,7 @@ static int user_wait(struct net_chan *c, uint64_t deadline)
 {
 	struct pollfd fds[1 + 1024];
 	struct net_peer *who[1 + 1024];
+	uint32_t at[1 + 1024]; /* who[i] was peers[at[i]] */
 	uint64_t t = net_now();
 	nfds_t n = 0;
 	int timeout;
@@ -365,6 +431,7 @@ static int user_wait(struct net_chan *c, uint64_t deadline)
 		}
 		if (c->peers[i]->state == NET_PEER_UP && net_can_read(c->peers[i])) {
 			who[n] = c->peers[i];
+			at[n] = i;
 			fds[n++] = (struct pollfd){ .fd = c->peers[i]->conn.fd, .events = POLLIN };
 		}
 	}
@@ -379,17 +446,12 @@ static int user_wait(struct net_chan *c, uint64_t deadline)
 	c->user_waiting--;
 	if (k > 0 && fds[0].revents)
 		net_drain_eventfd(c->user_wake);
-	for (nfds_t i = 1; k > 0 && i < n; i++) {
-		bool still = false;
-
-		if (!fds[i].revents)
-			continue;
-		for (uint32_t j = 0; j < c->n_peers; j++)
-			if (c->peers[j] == who[i] && who[i]->conn.fd == fds[i].fd)
-				still = true;
-		if (still)
+	/* A session may have been reaped or moved while we slept: read only those still where
+	 * they were, on the connection we polled (the others are looked at again anyway). */
+	for (nfds_t i = 1; k > 0 && i < n; i++)
+		if (fds[i].revents && at[i] < c->n_peers && c->peers[at[i]] == who[i] &&
+		    who[i]->conn.fd == fds[i].fd)
 			(void)psyne__net_rx_read(who[i], false);
-	}
 	return 0;
 }
 

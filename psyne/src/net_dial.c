@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
@@ -44,6 +45,7 @@ int psyne__net_dial(struct net_peer *p)
 		return r;
 	}
 	p->conn.fd = fd;
+	(void)psyne__net_watch(p->ch, &p->ep, fd, EPOLLOUT); /* else: the next turn */
 	p->state = NET_PEER_CONNECTING;
 	p->hello_deadline_ns = net_now() + net_ms(MAX(c->cfg.connect_timeout_ms / 2, 1000u));
 	return 0;

@@ -232,9 +232,29 @@ struct net_conn {
 
 struct net_chan;
 
+/*
+ * A descriptor the I/O thread waits on with epoll: its epoll_data points to this, which
+ * says what it is. Registered when the descriptor is made or accepted, changed only when
+ * what it waits for changes, unregistered before it is closed (psyne__net_watch()).
+ */
+enum net_ep_kind {
+	NET_EP_WAKE,	/* the I/O thread's eventfd */
+	NET_EP_LISTEN,	/* the listening socket */
+	NET_EP_PENDING, /* a connection in its handshake: owner is its struct net_pending */
+	NET_EP_PEER,	/* a session's connection: owner is its struct net_peer */
+};
+
+struct net_ep {
+	enum net_ep_kind kind;
+	void *owner;
+	int fd;		 /* registered: the descriptor; -1 while none is */
+	uint32_t events; /* EPOLLIN, EPOLLOUT it is registered for */
+};
+
 /* A session. */
 struct net_peer {
 	struct net_chan *ch;
+	struct net_ep ep;
 	uint32_t index; /* in ch->peers */
 	enum net_peer_state state;
 	uint64_t session;
@@ -257,6 +277,8 @@ struct net_peer {
 
 /* A listener's accepted connection, until its HELLO makes or resumes a session. */
 struct net_pending {
+	struct net_ep ep;
+	uint32_t index; /* in lis.pending */
 	int fd;
 	struct psyne_tls *tls;
 	bool tls_done;
@@ -284,6 +306,8 @@ struct net_io {
 	bool started;
 	bool stopping;
 	int wake; /* eventfd: wakes it */
+	int epfd; /* what it waits on: wake, the listening socket, every connection */
+	struct net_ep wake_ep, listen_ep;
 };
 
 /* What a handle moved, for psyne_channel_stats() and the stats page. */
@@ -553,6 +577,19 @@ void psyne__net_page_sync(struct net_chan *c);
 /* Made before the I/O thread starts, published once the handle works; without the lock. */
 void psyne__net_page_open(struct net_chan *c, const struct psyne_uri *uri);
 void psyne__net_page_publish(struct net_chan *c);
+
+/* ---- net.c: the I/O thread ------------------------------------------------------------ */
+
+/*
+ * Makes the I/O thread wait for `events` (EPOLLIN, EPOLLOUT; 0: only hang-ups and errors)
+ * on `fd`, for `e`: registers it when `e` is not registered yet, changes it only when the
+ * events or the descriptor differ. Any thread may call it, with the lock held. 0, or a
+ * negative errno from epoll_ctl().
+ */
+int psyne__net_watch(struct net_chan *c, struct net_ep *e, int fd, uint32_t events);
+
+/* Unregisters `e`, before its descriptor is closed or handed on; NULL-safe, idempotent. */
+void psyne__net_unwatch(struct net_chan *c, struct net_ep *e);
 
 /* ---- net_dial.c: the dialer ------------------------------------------------------------ */
 

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include "log.h"
@@ -54,11 +55,29 @@ void psyne__net_listener_warn(struct net_chan *c, const char *fmt, ...)
 
 void psyne__net_pending_close(struct net_chan *c, uint32_t i)
 {
-	psyne__tls_free(c->lis.pending[i]->tls);
-	if (c->lis.pending[i]->fd >= 0)
-		close(c->lis.pending[i]->fd);
-	free(c->lis.pending[i]);
-	c->lis.pending[i] = c->lis.pending[--c->lis.n_pending];
+	struct net_pending *q = c->lis.pending[i];
+
+	psyne__net_unwatch(c, &q->ep);
+	psyne__tls_free(q->tls);
+	if (q->fd >= 0)
+		close(q->fd);
+	free(q);
+	/* In the order they came, so that the oldest is always first. */
+	c->lis.n_pending--;
+	memmove(&c->lis.pending[i], &c->lis.pending[i + 1],
+		(c->lis.n_pending - i) * sizeof(c->lis.pending[0]));
+	for (uint32_t k = i; k < c->lis.n_pending; k++)
+		c->lis.pending[k]->index = k;
+}
+
+/* What the connection of `q` waits for now: its TLS handshake says, else its HELLO. */
+static void pending_watch(struct net_chan *c, struct net_pending *q)
+{
+	int r = psyne__net_watch(c, &q->ep, q->fd, q->tls_want ? (uint32_t)q->tls_want : EPOLLIN);
+
+	if (r < 0)
+		psyne__log_debug("%s: %s: cannot wait for it: %s", c->addr.text, q->name,
+				 strerror(-r));
 }
 
 static void format_peer(int fd, char *buf, size_t size)
@@ -110,11 +129,14 @@ void psyne__net_accept_all(struct net_chan *c)
 			close(fd);
 			return;
 		}
+		q->ep = (struct net_ep){ .kind = NET_EP_PENDING, .owner = q, .fd = -1 };
 		q->fd = fd;
 		q->deadline_ns = net_now() + net_ms(MAX(2 * c->cfg.heartbeat_ms, 1000u));
 		format_peer(fd, q->name, sizeof(q->name));
 		psyne__net_socket_setup(c, fd);
+		q->index = c->lis.n_pending;
 		c->lis.pending[c->lis.n_pending++] = q;
+		pending_watch(c, q);
 	}
 }
 
@@ -185,8 +207,10 @@ static int pending_hello(struct net_chan *c, struct net_pending *q)
 	}
 	p->remote_max_msg = h.max_msg;
 	p->rx.remote_window = h.window;
+	psyne__net_unwatch(c, &q->ep);
 	p->conn.fd = TAKE_FD(q->fd);
 	p->conn.tls = TAKE_PTR(q->tls);
+	(void)psyne__net_watch(c, &p->ep, p->conn.fd, EPOLLIN); /* else: next turn */
 	psyne__net_peer_resume(p, h.next_seq);
 	p->state = NET_PEER_HELLO;
 	psyne__net_send_hello(p, p->rx.seq);
@@ -208,8 +232,10 @@ void psyne__net_pending_read(struct net_chan *c, uint32_t i)
 			r = psyne__tls_new(c->tls, q->fd, &q->tls);
 		if (r >= 0)
 			r = psyne__tls_handshake(q->tls, &q->tls_want, reason, sizeof(reason));
-		if (r == -EAGAIN)
+		if (r == -EAGAIN) {
+			pending_watch(c, q);
 			return;
+		}
 		if (r < 0) {
 			psyne__net_listener_warn(c, "%s: %s: refused: TLS: %s", c->addr.text,
 						 q->name, r == -EACCES ? reason : strerror(-r));
@@ -219,6 +245,7 @@ void psyne__net_pending_read(struct net_chan *c, uint32_t i)
 		}
 		q->tls_done = true;
 		q->tls_want = POLLIN;
+		pending_watch(c, q);
 	}
 	n = psyne__net_stream_read(q->tls, q->fd, q->buf + q->got, sizeof(q->buf) - q->got, false);
 	if (n == -EAGAIN || n == -EINTR)

@@ -402,6 +402,7 @@ void psyne__net_peer_free(struct net_peer *p)
 {
 	if (!p)
 		return;
+	psyne__net_unwatch(p->ch, &p->ep);
 	psyne__net_tx_done(p);
 	psyne__net_rx_done(&p->rx);
 	psyne__tls_free(p->conn.tls);
@@ -429,6 +430,7 @@ int psyne__net_peer_new(struct net_chan *c, uint64_t session, struct net_peer **
 		return -ENOMEM;
 	p->ch = c;
 	p->conn.fd = p->conn.dead_fd = -1;
+	p->ep = (struct net_ep){ .kind = NET_EP_PEER, .owner = p, .fd = -1 };
 	p->session = session;
 	p->state = NET_PEER_DOWN;
 	p->backoff_ms = NET_BACKOFF_MIN_MS;
@@ -467,6 +469,8 @@ void psyne__net_peer_down(struct net_peer *p, int err, const char *why)
 	if (p->conn.fd >= 0) {
 		if (p->state == NET_PEER_UP && !p->rx.bye_received)
 			psyne__log_debug("%s: connection lost: %s", p->name, why);
+		/* Before the descriptor is closed, or left to the other thread to close. */
+		psyne__net_unwatch(c, &p->ep);
 		if (p->conn.reading || p->conn.writing) {
 			/* The other thread is in a system call on it: the number must not be
 			 * reused under it. It closes the socket when it comes back. */

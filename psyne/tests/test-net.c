@@ -997,6 +997,67 @@ TEST(hostile_sessions)
 	psyne_close(lc);
 }
 
+/* One DATA frame of `len` bytes of `fill` (type `type`, number `seq`) on a raw session. */
+static void send_data(int fd, uint32_t type, uint64_t seq, uint32_t len, uint8_t fill)
+{
+	uint8_t buf[PSYNE_FRAME_HDR_SIZE + 256];
+	struct psyne_frame f = { .kind = PSYNE_FRAME_DATA, .type = type, .length = len, .seq = seq };
+	size_t n = PSYNE_FRAME_HDR_SIZE + ALIGN_TO(len, 8u);
+
+	ASSERT_LE(n, sizeof(buf));
+	memset(buf, 0, sizeof(buf));
+	memset(buf + PSYNE_FRAME_HDR_SIZE, fill, len);
+	psyne__frame_encode(buf, &f, buf + PSYNE_FRAME_HDR_SIZE, len);
+	ASSERT_EQ(send(fd, buf, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+/*
+ * A listener with 1024 sessions, the most max_peers allows: each sends one message, and
+ * every one arrives. The I/O thread waits on all of them at once (epoll), and finding the
+ * session an event is for costs the same whatever their number.
+ */
+TEST(listener_serves_1024_sessions)
+{
+	struct rlimit lim;
+	unsigned port = free_port();
+	char l[192];
+	enum {
+		N = 1024
+	};
+	static int fds[N];
+	static bool seen[N];
+
+	ASSERT_OK_ERRNO(getrlimit(RLIMIT_NOFILE, &lim));
+	if (lim.rlim_max < 3 * N)
+		SKIP_TEST("needs 3072 descriptors");
+	lim.rlim_cur = lim.rlim_max;
+	ASSERT_OK_ERRNO(setrlimit(RLIMIT_NOFILE, &lim));
+	snprintf(l, sizeof(l),
+		 "tcp://127.0.0.1:%u?listen&mode=mpsc&max_peers=%d&capacity=64K&linger=0&"
+		 "heartbeat=60000&peer_timeout=120000",
+		 port, N);
+	struct psyne_channel *lc = open_ok(l);
+
+	for (int i = 0; i < N; i++) {
+		fds[i] = dial_session(port, 1);
+		send_data(fds[i], (uint32_t)i, 0, 8, (uint8_t)i);
+	}
+	for (int i = 0; i < N; i++) {
+		struct psyne_msg m;
+
+		ASSERT_OK(psyne_receive(lc, 20000, &m));
+		ASSERT_LT(m.type, (uint32_t)N);
+		ASSERT_FALSE(seen[m.type]);
+		seen[m.type] = true;
+		ASSERT_EQ(m.size, (size_t)8);
+		ASSERT_EQ(((const uint8_t *)m.data)[7], (uint8_t)m.type);
+		psyne_release(lc, &m);
+	}
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	psyne_close(lc);
+}
+
 /* A handshake on a raw unix socket, then a memfd frame with `fd` (-1: none) attached. */
 static void send_memfd_frame(const char *name, int fd, uint32_t len)
 {
