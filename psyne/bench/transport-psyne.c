@@ -100,9 +100,14 @@ static int psyne_net_open(const struct bench_cell *cell, const char *address, en
 	if (!link)
 		return bench_fail(-ENOMEM, "allocating a link");
 
-	(void)snprintf(uri, sizeof(uri), "%s?%smode=spsc&capacity=%" PRIu64 "K&connect_timeout=%d",
-		       address, side == BENCH_SIDE_B ? "listen&" : "", cell->capacity / 1024,
-		       BENCH_TIMEOUT_MS);
+	/* connect_timeout is a dialer's option: a listener refuses it. */
+	if (side == BENCH_SIDE_B)
+		(void)snprintf(uri, sizeof(uri), "%s?listen&mode=spsc&capacity=%" PRIu64 "K",
+			       address, cell->capacity / 1024);
+	else
+		(void)snprintf(uri, sizeof(uri),
+			       "%s?mode=spsc&capacity=%" PRIu64 "K&connect_timeout=%d", address,
+			       cell->capacity / 1024, BENCH_TIMEOUT_MS);
 	r = psyne_open(uri, &link->tx);
 	if (r < 0)
 		return bench_fail(r, "psyne_open '%s'", uri);

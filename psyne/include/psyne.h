@@ -33,23 +33,26 @@
  * up to connect_timeout for the first session. Within a session every committed message
  * arrives once and in order while both processes live, across broken connections: the
  * dialer dials again and the sender resends what was not acknowledged. HOST is a name, an
- * IPv4 address or an IPv6 address in brackets. Options:
+ * IPv4 address or an IPv6 address in brackets. Options (MS: milliseconds, at most a day):
  *   capacity=SIZE        each of a session's send and receive rings, 64K to 1G (default
  *                        1M); the largest message is capacity/2 - 64
  *   heartbeat=MS         PING after this much silence, 10 to 600000 (default 500)
- *   peer_timeout=MS      drop a connection that heard nothing this long (default 2000)
+ *   peer_timeout=MS      drop a connection that heard nothing this long, at least the
+ *                        heartbeat (default 2000)
  *   reconnect=MS         end a session not back this long after it broke (default 30000,
  *                        0: never); the calls then fail with -ECONNRESET
- *   connect_timeout=MS   a dialer's open waits this long for its session (default 5000)
+ *   connect_timeout=MS   dialer: open waits this long for its session, from 1 (default 5000)
  *   linger=MS            close waits this long for what was committed to be acknowledged
  *                        (default 5000)
- *   max_peers=N          sessions a listener serves, 1 to 1024 (default 64; spsc: 1)
- *   nodelay=0            tcp, tls: leave Nagle's algorithm on
+ *   max_peers=N          listener: sessions it serves, 1 to 1024 (default 64; spsc: 1)
+ *   nodelay=0|1          tcp, tls: 0 leaves Nagle's algorithm on (default 1)
  *   memfd_min=SIZE       unix: messages this large (default 64K; 0: none) travel as sealed
  *                        memfds the receiver maps: no copy at all, and up to 1G each
+ * An option of another scheme or of the other side (max_peers on a dialer), or a value
+ * out of its range, fails the open with -EINVAL, and the log says which.
  * tls:// adds cert=PEM, key=PEM, ca=PEM (a dialer checks the listener against it, default
  * the system store; a listener with ca= requires dialers to show a certificate it signed),
- * verify=0 (dialer: do not check), or psk=HEX (16 to 64 bytes) and psk_identity=NAME for a
+ * verify=0 (dialer only: do not check), or psk=HEX (16 to 64 bytes) and psk_identity=NAME for a
  * pre-shared key instead of certificates, which each side then requires the other to prove.
  *
  * udp://HOST:PORT carries one message per datagram (docs/psyne.md, section "udp"). HOST is

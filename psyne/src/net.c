@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The stream transports' calls (unix://, tcp://, tls://: net.h), their options, and the
- * I/O thread of each handle. How a session works is told in net_internal.h; the receive
- * parser is in net_rx.c, the send side in net_tx.c, sessions in net_session.c, the dialer
- * in net_dial.c and the listener in net_listen.c.
+ * The stream transports' calls (unix://, tcp://, tls://: net.h) and the I/O thread of each
+ * handle. How a session works is told in net_internal.h; the receive parser is in
+ * net_rx.c, the send side in net_tx.c, sessions in net_session.c, the dialer in net_dial.c,
+ * the listener in net_listen.c and the options in net_options.c.
  */
 #include <errno.h>
 #include <poll.h>
@@ -216,77 +216,6 @@ static void *io_thread(void *arg)
 
 /* ---- the calls --------------------------------------------------------------------- */
 
-static int parse_ms(struct psyne_uri *uri, const char *key, uint32_t *v)
-{
-	const char *s = psyne__uri_get(uri, key);
-	int r;
-
-	if (!s)
-		return 0;
-	r = safe_atou32(s, v);
-	if (r < 0) {
-		psyne__log_error("option %s=%s: not a number of milliseconds", key, s);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int parse_options(struct net_chan *c, struct psyne_uri *uri)
-{
-	uint64_t capacity = 0;
-	uint32_t mode = UINT32_MAX;
-	const char *s;
-	int r;
-
-	r = psyne__uri_ring_options(uri, &mode, &capacity);
-	if (r < 0)
-		return r;
-	c->cfg.mode = mode == UINT32_MAX ? PSYNE_MODE_SPSC : mode;
-	c->cfg.capacity = capacity == 0 ? NET_DEFAULT_CAPACITY : capacity;
-	if (c->cfg.capacity < NET_MIN_CAPACITY || c->cfg.capacity > (1ull << 31))
-		return -EINVAL;
-	c->cfg.listener = psyne__uri_get(uri, "listen") != NULL;
-	c->cfg.heartbeat_ms = NET_DEFAULT_HEARTBEAT_MS;
-	c->cfg.peer_timeout_ms = NET_DEFAULT_PEER_TIMEOUT_MS;
-	c->cfg.reconnect_ms = NET_DEFAULT_RECONNECT_MS;
-	c->cfg.connect_timeout_ms = NET_DEFAULT_CONNECT_TIMEOUT_MS;
-	c->cfg.linger_ms = NET_DEFAULT_LINGER_MS;
-	c->cfg.max_peers = c->cfg.mode == PSYNE_MODE_SPSC ? 1 : NET_DEFAULT_MAX_PEERS;
-	c->cfg.nodelay = true;
-	if ((r = parse_ms(uri, "heartbeat", &c->cfg.heartbeat_ms)) < 0 ||
-	    (r = parse_ms(uri, "peer_timeout", &c->cfg.peer_timeout_ms)) < 0 ||
-	    (r = parse_ms(uri, "reconnect", &c->cfg.reconnect_ms)) < 0 ||
-	    (r = parse_ms(uri, "connect_timeout", &c->cfg.connect_timeout_ms)) < 0 ||
-	    (r = parse_ms(uri, "linger", &c->cfg.linger_ms)) < 0 ||
-	    (r = parse_ms(uri, "max_peers", &c->cfg.max_peers)) < 0)
-		return r;
-	if (c->cfg.heartbeat_ms < 10 || c->cfg.heartbeat_ms > 600000 ||
-	    c->cfg.peer_timeout_ms < c->cfg.heartbeat_ms || c->cfg.max_peers == 0 ||
-	    c->cfg.max_peers > 1024) {
-		psyne__log_error("heartbeat must be 10..600000 ms, peer_timeout at least the "
-				 "heartbeat, max_peers 1..1024");
-		return -EINVAL;
-	}
-	c->cfg.memfd_min = NET_DEFAULT_MEMFD_MIN;
-	s = psyne__uri_get(uri, "memfd_min");
-	if (s) {
-		uint64_t v;
-
-		if (!c->cfg.fd_passing || parse_size(s, &v) < 0 || v > NET_MEMFD_MAX) {
-			psyne__log_error("memfd_min=%s: a size up to 1G, on unix:// only", s);
-			return -EINVAL;
-		}
-		c->cfg.memfd_min = (uint32_t)v;
-	}
-	s = psyne__uri_get(uri, "nodelay");
-	if (s)
-		c->cfg.nodelay = !streq(s, "0");
-	/* The receiver's ring must hold a whole frame twice over, as the local rings do. */
-	c->cfg.max_msg =
-		(uint32_t)MIN(c->cfg.capacity / 2 - 2 * PSYNE_FRAME_HDR_SIZE, (uint64_t)UINT32_MAX);
-	return 0;
-}
-
 static void net_free(struct net_chan *c)
 {
 	if (c->io.started) {
@@ -321,6 +250,7 @@ static void net_free(struct net_chan *c)
 int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri,
 		    struct psyne_channel **ret_channel)
 {
+	struct net_options o;
 	struct net_chan *c;
 	int r;
 
@@ -329,19 +259,20 @@ int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri
 		return -ENOMEM;
 	c->family = family;
 	c->base.ops = family->transport;
-	c->cfg.fd_passing = family->fd_passing;
 	c->lis.fd = c->io.wake = c->io.epfd = c->user_wake = -1;
 	c->io.wake_ep = (struct net_ep){ .kind = NET_EP_WAKE, .fd = -1 };
 	c->io.listen_ep = (struct net_ep){ .kind = NET_EP_LISTEN, .fd = -1 };
 	lock_init(&c->lock);
-	r = parse_options(c, uri);
-	if (r >= 0 && family->tls) {
+	r = psyne__net_options_parse(family, uri, &o);
+	if (r >= 0)
+		c->cfg = o.cfg;
+	if (r >= 0 && family->scheme == PSYNE_NET_TLS) {
 		char host[256];
 		const char *port;
 
 		r = psyne__uri_host_port(uri->address, host, sizeof(host), &port);
 		if (r >= 0)
-			r = psyne__tls_ctx_new(uri, c->cfg.listener, host, &c->tls);
+			r = psyne__tls_ctx_new(&o.tls, c->cfg.listener, host, &c->tls);
 	}
 	if (r >= 0)
 		r = psyne__uri_check_used(uri); /* before anything is dialed or bound */

@@ -28,12 +28,18 @@ struct psyne_net_addr {
 	char text[128];	      /* for log lines */
 };
 
+/* Which stream transport a family is, for the options each takes (net_options.c). */
+#define PSYNE_NET_UNIX 1u
+#define PSYNE_NET_TCP 2u
+#define PSYNE_NET_TLS 4u
+
 struct psyne_net_family {
 	const struct psyne_transport *transport;
+	/* PSYNE_NET_TLS: TLS 1.3 over the socket (tls.c); PSYNE_NET_UNIX: large messages
+	 * travel as sealed memfds. Also which options it takes (net_options.c). */
+	uint32_t scheme;
 	/* Parses the URI's address into a socket address; -EINVAL with a log line if bad. */
 	int (*resolve)(const char *address, bool listen, struct psyne_net_addr *ret);
-	bool tls;	 /* TLS 1.3 over the socket (tls.c) */
-	bool fd_passing; /* unix sockets: large messages travel as sealed memfds */
 };
 
 /* HOST:PORT for tcp:// and tls:// (transport_tcp.c). */

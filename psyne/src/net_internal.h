@@ -11,7 +11,8 @@
  *                  and the stats page
  *   net_dial.c     the dialer: connecting, the TLS handshake, the first session
  *   net_listen.c   the listener: accepting, handshakes of connections, admitting sessions
- *   net.c          the public calls, options, and the I/O thread
+ *   net_options.c  the options of a URI, from one table
+ *   net.c          the public calls and the I/O thread
  *
  * A handle talks to one peer (a dialer) or to many (a listener). For each peer it keeps a
  * *session*: a ring of outgoing frames (tx) and a ring of incoming ones (rx), both mapped
@@ -58,6 +59,7 @@
 #include "dbuf.h"
 #include "frame.h"
 #include "net.h"
+#include "tls.h"
 
 #define NET_DEFAULT_CAPACITY (1u << 20)
 #define NET_MIN_CAPACITY (64u << 10)
@@ -152,7 +154,13 @@ struct net_config {
 	uint32_t max_peers;
 	bool nodelay;
 	bool fd_passing;    /* unix:// */
-	uint32_t memfd_min; /* messages this large go as memfds; 0: never */
+	uint64_t memfd_min; /* messages this large go as memfds; 0: never */
+};
+
+/* Everything a URI's options say (net_options.c). */
+struct net_options {
+	struct net_config cfg;
+	struct psyne_tls_options tls; /* tls:// */
 };
 
 /*
@@ -577,6 +585,17 @@ void psyne__net_page_sync(struct net_chan *c);
 /* Made before the I/O thread starts, published once the handle works; without the lock. */
 void psyne__net_page_open(struct net_chan *c, const struct psyne_uri *uri);
 void psyne__net_page_publish(struct net_chan *c);
+
+/* ---- net_options.c: the options ------------------------------------------------------- */
+
+/*
+ * Reads every option of `uri` that a handle of `family` takes into *ret, each checked
+ * against its kind and bounds, with the defaults for the others. -EINVAL, with a line
+ * logged that names it, for a bad value or an option of another scheme or side; options
+ * it does not know are left unread for psyne__uri_check_used() to name.
+ */
+int psyne__net_options_parse(const struct psyne_net_family *family, struct psyne_uri *uri,
+			     struct net_options *ret);
 
 /* ---- net.c: the I/O thread ------------------------------------------------------------ */
 

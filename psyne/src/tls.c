@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "common/macro.h"
-#include "common/string-util.h"
 #include "log.h"
 #include "tls.h"
 
@@ -172,18 +171,16 @@ static int load_files(struct psyne_tls_ctx *c, const char *cert, const char *key
 	return 0;
 }
 
-int psyne__tls_ctx_new(struct psyne_uri *uri, bool listener, const char *host,
+int psyne__tls_ctx_new(const struct psyne_tls_options *o, bool listener, const char *host,
 		       struct psyne_tls_ctx **ret)
 {
-	const char *cert = psyne__uri_get(uri, "cert"), *key = psyne__uri_get(uri, "key");
-	const char *ca = psyne__uri_get(uri, "ca"), *verify = psyne__uri_get(uri, "verify");
-	const char *psk = psyne__uri_get(uri, "psk"),
-		   *identity = psyne__uri_get(uri, "psk_identity");
+	const char *cert = o->cert, *key = o->key, *ca = o->ca, *psk = o->psk;
+	const char *identity = o->psk_identity;
 	struct psyne_tls_ctx *c;
 	unsigned char ip[16];
 	int r;
 
-	if (psk && (cert || key || ca || verify)) {
+	if (psk && (cert || key || ca || o->verify_given)) {
 		psyne__log_error("tls: psk= replaces certificates: leave out cert=, key=, ca= and "
 				 "verify=");
 		return -EINVAL;
@@ -194,10 +191,6 @@ int psyne__tls_ctx_new(struct psyne_uri *uri, bool listener, const char *host,
 	}
 	if (!psk && listener && !cert) {
 		psyne__log_error("tls: a listener needs cert= and key=, or psk=");
-		return -EINVAL;
-	}
-	if (verify && !streq(verify, "0") && !streq(verify, "1")) {
-		psyne__log_error("tls: verify= is 0 or 1");
 		return -EINVAL;
 	}
 	c = calloc(1, sizeof(*c));
@@ -257,7 +250,7 @@ int psyne__tls_ctx_new(struct psyne_uri *uri, bool listener, const char *host,
 			SSL_CTX_set_verify(c->ssl_ctx,
 					   SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	} else if (!psk) {
-		if (verify && streq(verify, "0")) {
+		if (!o->verify) {
 			psyne__log_warning(
 				"tls: verify=0: the listener's certificate is not checked");
 		} else {

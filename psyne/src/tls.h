@@ -13,17 +13,24 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "uri.h"
-
 struct psyne_tls_ctx;
 struct psyne_tls;
 
+/* The TLS options of a tls:// URI, as the option table parsed them (net_options.c). */
+struct psyne_tls_options {
+	const char *cert, *key, *ca; /* PEM files; NULL when not given */
+	const char *psk;	     /* hex; NULL when not given */
+	const char *psk_identity;    /* NULL: "psyne" */
+	bool verify;		     /* a dialer checks the listener's certificate */
+	bool verify_given;
+};
+
 /*
- * Reads the TLS options of `uri` (cert, key, ca, verify, psk, psk_identity) and builds the
- * context. `host` is what a dialer checks the listener's certificate against. Errors are
- * logged: -EINVAL for bad options, -ENOENT/-EACCES for unreadable files, -EPROTO otherwise.
+ * Builds the context of a handle from its TLS options. `host` is what a dialer checks the
+ * listener's certificate against. Errors are logged: -EINVAL for options that do not go
+ * together or do not load, -EPROTO otherwise.
  */
-int psyne__tls_ctx_new(struct psyne_uri *uri, bool listener, const char *host,
+int psyne__tls_ctx_new(const struct psyne_tls_options *o, bool listener, const char *host,
 		       struct psyne_tls_ctx **ret);
 void psyne__tls_ctx_free(struct psyne_tls_ctx *ctx);
 

@@ -33,6 +33,7 @@ const struct psyne_transport psyne__transport_tcp;
 
 static const struct psyne_net_family tcp_family = {
 	.transport = &psyne__transport_tcp,
+	.scheme = PSYNE_NET_TCP,
 	.resolve = psyne__tcp_resolve,
 };
 

@@ -10,8 +10,8 @@ const struct psyne_transport psyne__transport_tls;
 
 static const struct psyne_net_family tls_family = {
 	.transport = &psyne__transport_tls,
+	.scheme = PSYNE_NET_TLS,
 	.resolve = psyne__tcp_resolve,
-	.tls = true,
 };
 
 static int tls_open(struct psyne_uri *uri, struct psyne_channel **ret_channel)

@@ -63,8 +63,8 @@ const struct psyne_transport psyne__transport_unix;
 
 static const struct psyne_net_family unix_family = {
 	.transport = &psyne__transport_unix,
+	.scheme = PSYNE_NET_UNIX,
 	.resolve = unix_resolve,
-	.fd_passing = true,
 };
 
 static int unix_open(struct psyne_uri *uri, struct psyne_channel **ret_channel)

@@ -782,6 +782,93 @@ TEST(refusals)
 	psyne_close(lc);
 }
 
+/* The last error line the library logged, for the option tests. */
+static char last_error_line[512];
+
+static void keep_error(int level, const char *message, void *userdata)
+{
+	if (level <= PSYNE_LOG_ERR)
+		snprintf(last_error_line, sizeof(last_error_line), "%s", message);
+}
+
+/* Opening `uri` fails with -EINVAL, and the line that says why contains each of `words`. */
+static void refused_saying(const char *uri, const char *const *words)
+{
+	struct psyne_channel *ch = NULL;
+
+	last_error_line[0] = 0;
+	psyne_set_log_func(keep_error, PSYNE_LOG_ERR, NULL);
+	ASSERT_ERROR(psyne_open(uri, &ch), EINVAL);
+	ASSERT_NULL(ch);
+	for (size_t i = 0; words[i]; i++)
+		if (!strstr(last_error_line, words[i])) {
+			printf("# '%s': no '%s' in '%s'\n", uri, words[i], last_error_line);
+			ASSERT_NOT_NULL(strstr(last_error_line, words[i]));
+		}
+	psyne_set_log_func(NULL, 0, NULL);
+}
+
+#define REFUSED(uri, ...) refused_saying(uri, (const char *const[]){ __VA_ARGS__, NULL })
+
+/*
+ * Options come from one table: each has a kind, bounds, the schemes and sides that take
+ * it. A bad value is refused with a line naming the option, the value and what is allowed;
+ * an option the scheme or the side does not take is refused and named.
+ */
+TEST(options_are_checked_against_their_table)
+{
+	char l[256], d[256];
+	unsigned port = free_port();
+
+	/* Values out of their range, or not of their kind. */
+	REFUSED("tcp://127.0.0.1:1?listen&max_peers=0", "max_peers=0", "1", "1024");
+	REFUSED("tcp://127.0.0.1:1?listen&max_peers=1025", "max_peers=1025", "1024");
+	REFUSED("tcp://127.0.0.1:1?listen&max_peers=4K", "max_peers=4K", "1024");
+	REFUSED("tcp://127.0.0.1:1?heartbeat=5", "heartbeat=5", "10", "600000");
+	REFUSED("tcp://127.0.0.1:1?heartbeat=often", "heartbeat=often", "milliseconds");
+	REFUSED("tcp://127.0.0.1:1?heartbeat=1000&peer_timeout=500", "peer_timeout=500",
+		"heartbeat");
+	REFUSED("tcp://127.0.0.1:1?capacity=32K", "capacity=32K", "64K", "1G");
+	REFUSED("tcp://127.0.0.1:1?capacity=2G", "capacity=2G", "64K", "1G");
+	REFUSED("tcp://127.0.0.1:1?nodelay=2", "nodelay=2", "0 or 1");
+	REFUSED("tcp://127.0.0.1:1?mode=fifo", "mode=fifo", "spsc");
+	REFUSED("tcp://127.0.0.1:1?linger=-1", "linger=-1", "milliseconds");
+	REFUSED("unix://@x?memfd_min=2G", "memfd_min=2G", "1G");
+	/* Options of another scheme. */
+	REFUSED("tcp://127.0.0.1:1?memfd_min=1M", "memfd_min", "tcp://", "unix://");
+	REFUSED("unix://@x?psk=00112233445566778899aabbccddeeff", "psk", "unix://", "tls://");
+	REFUSED("unix://@x?nodelay=0", "nodelay", "unix://");
+	REFUSED("tcp://127.0.0.1:1?cert=/a.crt&key=/a.key", "tcp://", "tls://");
+	/* Options of the other side. */
+	REFUSED("tcp://127.0.0.1:1?max_peers=4", "max_peers", "listen");
+	REFUSED("tcp://127.0.0.1:1?listen&connect_timeout=100", "connect_timeout", "dial");
+	/* Unknown, and given twice. */
+	REFUSED("tcp://127.0.0.1:1?max_peer=4", "max_peer");
+	REFUSED("tcp://127.0.0.1:1?heartbeat=100&heartbeat=200", "heartbeat");
+
+	/* Every option of each side at a value it takes. */
+	snprintf(l, sizeof(l),
+		 "tcp://127.0.0.1:%u?listen&mode=mpsc&capacity=100K&heartbeat=100&"
+		 "peer_timeout=1000&reconnect=0&linger=0&max_peers=3&nodelay=0",
+		 port);
+	snprintf(d, sizeof(d),
+		 "tcp://127.0.0.1:%u?mode=mpsc&capacity=128K&heartbeat=600000&"
+		 "peer_timeout=600000&reconnect=1000&linger=100&connect_timeout=5000&nodelay=1",
+		 port);
+	struct psyne_channel *lc = open_ok(l), *dc = open_ok(d);
+	struct psyne_stats st;
+	ASSERT_OK(psyne_channel_stats(lc, &st));
+	ASSERT_EQ(st.capacity, (uint64_t)128 << 10); /* rounded up to a power of two */
+	ASSERT_OK(psyne_send(dc, "x", 1, 0, 5000));
+	psyne_close(dc);
+	psyne_close(lc);
+	snprintf(l, sizeof(l), "unix://@psyne-options-%d?listen&memfd_min=0&listen", getpid());
+	REFUSED(l, "listen");
+	snprintf(l, sizeof(l), "unix://@psyne-options-%d?listen=1&memfd_min=1G", getpid());
+	lc = open_ok(l);
+	psyne_close(lc);
+}
+
 /* Garbage, truncated frames and silent connections: the listener stays up and serves. */
 TEST(hostile_peers)
 {

@@ -240,6 +240,12 @@ TEST(bad_options)
 		     EINVAL);
 	ASSERT_ERROR(psyne_open("tls://127.0.0.1:1?verify=0&psk=" KEY1, &ch), EINVAL);
 	ASSERT_ERROR(psyne_open("tls://127.0.0.1:1?listen&cert=/a&key=/b&psk=" KEY1, &ch), EINVAL);
+	/* verify= is the dialer's; TLS options belong to tls:// alone. */
+	ASSERT_ERROR(psyne_open("tls://127.0.0.1:1?listen&verify=0&psk=" KEY1, &ch), EINVAL);
+	ASSERT_ERROR(psyne_open("tls://127.0.0.1:1?psk=" KEY1 "&psk_identity=", &ch), EINVAL);
+	ASSERT_ERROR(psyne_open("tcp://127.0.0.1:1?psk=" KEY1, &ch), EINVAL);
+	ASSERT_ERROR(psyne_open("unix://@x?ca=/etc/ssl/certs/ca-certificates.crt", &ch), EINVAL);
+	ASSERT_NULL(ch);
 }
 
 /* A plain tcp:// dialer at a tls:// listener is refused; the listener goes on serving. */
