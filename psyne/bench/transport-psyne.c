@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "psyne.h"
@@ -108,7 +109,10 @@ static int psyne_net_open(const struct bench_cell *cell, const char *address, en
 		(void)snprintf(uri, sizeof(uri),
 			       "%s?mode=spsc&capacity=%" PRIu64 "K&connect_timeout=%d", address,
 			       cell->capacity / 1024, BENCH_TIMEOUT_MS);
-	r = psyne_open(uri, &link->tx);
+	/* Side B may not listen yet: a dialer is refused at once then, so dial again. */
+	uint64_t deadline = bench_now() + (uint64_t)BENCH_TIMEOUT_MS * 1000000;
+	while ((r = psyne_open(uri, &link->tx)) == -ECONNREFUSED && bench_now() < deadline)
+		(void)usleep(1000);
 	if (r < 0)
 		return bench_fail(r, "psyne_open '%s'", uri);
 	link->rx = link->tx;

@@ -30,7 +30,8 @@
  * Streams (unix://, tcp://, tls://; docs/psyne.md, sections "Streams" and "TLS"): with
  * `?listen` the handle binds and accepts many dialers (one with spsc), receives from all of
  * them in turn and sends each message to one of them; without it, it dials, and open waits
- * up to connect_timeout for the first session. Within a session every committed message
+ * up to connect_timeout for the first session (or fails with -ECONNREFUSED at once when
+ * every address of the host refuses the first try). Within a session every committed message
  * arrives once and in order while both processes live, across broken connections: the
  * dialer dials again and the sender resends what was not acknowledged. HOST is a name, an
  * IPv4 address or an IPv6 address in brackets. Options (MS: milliseconds, at most a day):
@@ -101,6 +102,7 @@
  *   -EACCES           tls: the peer refused our credentials or showed no acceptable ones
  *   -EBADMSG          streams: a frame failed its CRC (that peer's session is dropped)
  *   -EUSERS           streams: the listener serves max_peers sessions already (open)
+ *   -ECONNREFUSED     streams: nobody listens at the address (open)
  *   -ENOMEM, -EMFILE, ... as the system reports them
  *
  * Threads: a handle is used by one thread at a time. Different handles on one channel may

@@ -259,6 +259,7 @@ int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri
 		return -ENOMEM;
 	c->family = family;
 	c->base.ops = family->transport;
+	snprintf(c->where, sizeof(c->where), "%s://%s", uri->scheme, uri->address);
 	c->lis.fd = c->io.wake = c->io.epfd = c->user_wake = -1;
 	c->io.wake_ep = (struct net_ep){ .kind = NET_EP_WAKE, .fd = -1 };
 	c->io.listen_ep = (struct net_ep){ .kind = NET_EP_LISTEN, .fd = -1 };

@@ -35,6 +35,7 @@ int psyne__net_dial(struct net_peer *p)
 	struct net_chan *c = p->ch;
 	int fd, r;
 
+	p->dials++;
 	fd = socket(c->addr.ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -67,6 +68,30 @@ void psyne__net_backoff(struct net_peer *p)
 	p->backoff_ms = MIN(p->backoff_ms * 2, NET_BACKOFF_MAX_MS);
 }
 
+/*
+ * Before the session was ever up, a refusal by every address of the host on its first try
+ * ends it: nobody listens there, and dialing again until connect_timeout would only wait
+ * to say so (nngcat says "Connection refused" at once too). Anything else may pass (a
+ * listener starting, a network coming up), and a session that was up waits `reconnect`
+ * for its listener to come back, refused or not.
+ */
+void psyne__net_dial_failed(struct net_peer *p, int err)
+{
+	struct net_chan *c = p->ch;
+	uint32_t n = MAX(c->addr.n_all, 1u);
+
+	if (p->reconnects == 0 && p->dials <= n) {
+		if (err == -ECONNREFUSED)
+			p->refused++;
+		if (p->dials == n && p->refused == n) {
+			psyne__log_error("%s: connection refused", c->where);
+			psyne__net_peer_gone(p, -ECONNREFUSED);
+			return;
+		}
+	}
+	psyne__net_backoff(p);
+}
+
 /* The dialer's TLS handshake: go on with it; once done, say HELLO. */
 void psyne__net_tls_step(struct net_peer *p)
 {
@@ -96,7 +121,7 @@ void psyne__net_dial_done(struct net_peer *p)
 		err = errno;
 	if (err != 0) {
 		psyne__net_peer_down(p, -err, strerror(err));
-		psyne__net_backoff(p);
+		psyne__net_dial_failed(p, -err);
 		return;
 	}
 	if (p->ch->tls) {

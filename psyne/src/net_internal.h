@@ -279,6 +279,7 @@ struct net_peer {
 	uint64_t last_rx_ns, last_tx_ns, down_since_ns, next_dial_ns, hello_deadline_ns;
 	uint64_t last_ping_ns; /* closing: when we last asked for an acknowledgement */
 	uint32_t backoff_ms;
+	uint32_t dials, refused; /* dialer: connections tried, and refused, while never up */
 
 	uint64_t messages_tx, bytes_tx, messages_rx, bytes_rx, reconnects, retransmits;
 };
@@ -329,6 +330,7 @@ struct net_chan {
 	struct psyne_channel base;
 	const struct psyne_net_family *family;
 	struct psyne_net_addr addr;
+	char where[PSYNE_URI_MAX]; /* scheme://address, for log lines */
 	struct net_config cfg;
 	struct psyne_tls_ctx *tls; /* tls:// */
 
@@ -617,6 +619,12 @@ int psyne__net_dial(struct net_peer *p);
 
 /* The next dial waits (doubling, with jitter), on the next address. */
 void psyne__net_backoff(struct net_peer *p);
+
+/*
+ * A dial failed with `err` (the connection is down): the next one is for later, unless
+ * every address refused the first try of a session never up, which ends it at once.
+ */
+void psyne__net_dial_failed(struct net_peer *p, int err);
 
 /* The socket of a CONNECTING session is ready: the connection completed or failed. */
 void psyne__net_dial_done(struct net_peer *p);

@@ -577,7 +577,7 @@ uint64_t psyne__net_peers_tick(struct net_chan *c)
 
 				if (r < 0) {
 					psyne__log_debug("%s: dial: %s", p->name, strerror(-r));
-					psyne__net_backoff(p);
+					psyne__net_dial_failed(p, r);
 				}
 			}
 			next = MIN(next, p->next_dial_ns);

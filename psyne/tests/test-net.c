@@ -757,9 +757,9 @@ TEST(refusals)
 	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen", port);
 	struct psyne_channel *lc = open_ok(l);
 
-	/* Nobody listens there. */
-	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?connect_timeout=300", free_port());
-	ASSERT_ERROR(psyne_open(d, &ch), ETIMEDOUT);
+	/* Nobody listens there: refused at once, as the kernel said. */
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u", free_port());
+	ASSERT_ERROR(psyne_open(d, &ch), ECONNREFUSED);
 	/* Another mode. */
 	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?mode=mpsc", port);
 	ASSERT_ERROR(psyne_open(d, &ch), EEXIST);
@@ -867,6 +867,60 @@ TEST(options_are_checked_against_their_table)
 	snprintf(l, sizeof(l), "unix://@psyne-options-%d?listen=1&memfd_min=1G", getpid());
 	lc = open_ok(l);
 	psyne_close(lc);
+}
+
+/*
+ * A dialer whose every address refuses its first connection fails at once with
+ * -ECONNREFUSED, saying so, instead of dialing again until connect_timeout (a minute here:
+ * waiting for it would fail the test's own timeout). A session that was up keeps dialing
+ * through refusals until `reconnect` ends it.
+ */
+TEST(dialing_a_closed_port_is_refused)
+{
+	char d[192], l[192], want[128];
+	unsigned port = free_port();
+	int ready[2];
+	pid_t child;
+	char c;
+
+	psyne_set_log_func(keep_error, PSYNE_LOG_ERR, NULL);
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?connect_timeout=60000", port);
+	struct psyne_channel *ch = NULL;
+	ASSERT_ERROR(psyne_open(d, &ch), ECONNREFUSED);
+	snprintf(want, sizeof(want), "tcp://127.0.0.1:%u: connection refused", port);
+	ASSERT_STREQ(last_error_line, want);
+	snprintf(d, sizeof(d), "tcp://localhost:%u?connect_timeout=60000", port);
+	ASSERT_ERROR(psyne_open(d, &ch), ECONNREFUSED); /* maybe ::1 and 127.0.0.1 */
+	snprintf(d, sizeof(d),
+		 "tls://127.0.0.1:%u?connect_timeout=60000&psk=00112233445566778899aabbccddeeff",
+		 port);
+	ASSERT_ERROR(psyne_open(d, &ch), ECONNREFUSED);
+	snprintf(d, sizeof(d), "unix://@psyne-nobody-%d?connect_timeout=60000", getpid());
+	ASSERT_ERROR(psyne_open(d, &ch), ECONNREFUSED);
+	ASSERT_NULL(ch);
+	psyne_set_log_func(NULL, 0, NULL);
+
+	/* Up once, then the listener dies: the dialer's redials are refused, and the session
+	 * ends after `reconnect`, as any broken one. */
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen", port);
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?reconnect=500", port);
+	ASSERT_OK_ERRNO(pipe(ready));
+	child = fork();
+	ASSERT_OK_ERRNO(child);
+	if (child == 0) {
+		if (psyne_open(l, &ch) < 0)
+			_exit(10);
+		(void)!write(ready[1], "r", 1);
+		pause();
+		_exit(0);
+	}
+	ASSERT_EQ(read(ready[0], &c, 1), 1);
+	ch = open_ok(d);
+	ASSERT_OK_ERRNO(kill(child, SIGKILL));
+	ASSERT_OK_ERRNO(waitpid(child, NULL, 0));
+	uint8_t buf[8];
+	ASSERT_ERROR(psyne_recv(ch, buf, sizeof(buf), NULL, 20000), ECONNRESET);
+	psyne_close(ch);
 }
 
 /* Garbage, truncated frames and silent connections: the listener stays up and serves. */
