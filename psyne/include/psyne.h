@@ -100,7 +100,10 @@
  *   -EOPNOTSUPP       psyne_channel_udp_stats() on a handle of another transport
  *   -ECONNRESET       streams: the session broke and did not come back within reconnect
  *   -EACCES           tls: the peer refused our credentials or showed no acceptable ones
- *   -EBADMSG          streams: a frame failed its CRC (that peer's session is dropped)
+ *   -EBADMSG          streams, a dialer: the listener sent a frame that failed its CRC
+ *                     (the session is dropped; -EPROTO for a malformed one). A listener
+ *                     drops a peer that does either and goes on serving the others: its
+ *                     calls never report what one peer did
  *   -EUSERS           streams: the listener serves max_peers sessions already (open)
  *   -ECONNREFUSED     streams: nobody listens at the address (open)
  *   -ENOMEM, -EMFILE, ... as the system reports them

@@ -372,6 +372,7 @@ static bool read_counters(const struct psyne_netstat_hdr *h, unsigned *budget,
 		net->sessions = load32(&h->sessions);
 		net->handshakes = load32(&h->handshakes);
 		*ret_last_error = load32(&h->last_error);
+		net->bad_sessions = load64(&h->bad_sessions); /* 0 before 1.1: reserved */
 		if (g % 2 == 0 && load64(&h->gen) == g)
 			return true;
 		if (!look_again(budget, tries))
@@ -380,12 +381,14 @@ static bool read_counters(const struct psyne_netstat_hdr *h, unsigned *budget,
 }
 
 static bool read_peer(const struct psyne_netstat_peer *e, unsigned *budget,
-		      struct psyne_inspect_peer *p, uint8_t name[static PSYNE_NETSTAT_NAME_MAX])
+		      struct psyne_inspect_peer *p, uint8_t name[static PSYNE_NETSTAT_NAME_MAX],
+		      uint32_t *ret_last_error)
 {
 	for (unsigned tries = 0;; tries++) {
 		uint64_t g = load64(&e->gen);
 
 		p->state = load32(&e->state);
+		*ret_last_error = load32(&e->last_error); /* 0 before 1.1: reserved */
 		p->tx_queued = load64(&e->tx_queued);
 		p->rx_queued = load64(&e->rx_queued);
 		p->messages_tx = load64(&e->messages_tx);
@@ -456,11 +459,14 @@ int psyne__inspect_net_page(const void *mem, uint64_t size, struct psyne_inspect
 				       (uint64_t)i * id.peer_size);
 		struct psyne_inspect_peer *p = &net->peers[i];
 		uint8_t name[PSYNE_NETSTAT_NAME_MAX];
+		uint32_t peer_error;
 
-		if (!read_peer(e, &budget, p, name))
+		if (!read_peer(e, &budget, p, name, &peer_error))
 			net->consistent = false;
-		if (p->state >= _PSYNE_NETSTAT_PEER_MAX || !copy_text(p->name, name, sizeof(name)))
+		if (p->state >= _PSYNE_NETSTAT_PEER_MAX || peer_error >= 4096 ||
+		    !copy_text(p->name, name, sizeof(name)))
 			return -EPROTO;
+		p->last_error = -(int)peer_error;
 		net->up += p->state == PSYNE_NETSTAT_PEER_UP;
 		net->used = add_saturated(net->used, add_saturated(p->tx_queued, p->rx_queued));
 	}

@@ -115,6 +115,7 @@ struct psyne_inspect_peer {
 	uint64_t bytes_rx;
 	uint64_t retransmits;
 	uint64_t reconnects;
+	int last_error; /* why its last connection, or the session, ended: a negative errno; 0 */
 };
 
 /* A network handle (unix://, tcp://, tls://), as its stats page shows it. */
@@ -128,12 +129,13 @@ struct psyne_inspect_net {
 	uint64_t received; /* messages its caller received */
 	uint64_t received_bytes;
 	uint64_t reconnects;
-	uint64_t dropped;    /* connections refused or dropped before a session had them */
-	uint32_t sessions;   /* may exceed n_peers: the page lists the first 64 */
-	uint32_t handshakes; /* connections accepted, still in their handshake */
-	int last_error;	     /* why the last session ended, a negative errno; 0 if none did */
-	uint32_t up;	     /* peers listed whose session is up */
-	uint64_t used;	     /* tx_queued and rx_queued summed over the peers listed */
+	uint64_t dropped;      /* connections refused or dropped before a session had them */
+	uint32_t sessions;     /* may exceed n_peers: the page lists the first 64 */
+	uint32_t handshakes;   /* connections accepted, still in their handshake */
+	int last_error;	       /* why the last session ended, a negative errno; 0 if none did */
+	uint64_t bad_sessions; /* sessions dropped for breaking the protocol */
+	uint32_t up;	       /* peers listed whose session is up */
+	uint64_t used;	       /* tx_queued and rx_queued summed over the peers listed */
 	/*
 	 * False when a section (the counters, or a peer) was being written at every look:
 	 * its values are then the last look's, each one as written, the set maybe not.

@@ -332,12 +332,6 @@ static bool peer_sendable(const struct net_peer *p)
 	return p->state != NET_PEER_GONE && !p->rx.bye_received;
 }
 
-/* Why nothing can be sent or received any more: -EPIPE after orderly closes. */
-static int gone_error(struct net_chan *c)
-{
-	return c->last_error < 0 ? c->last_error : -EPIPE;
-}
-
 /*
  * Waits, with the lock held, for something to change: reads arriving on the peers'
  * sockets, or the I/O thread's word. Returns -ETIMEDOUT when `deadline` passed.
@@ -497,8 +491,8 @@ int psyne__net_reserve(struct psyne_channel *ch, size_t size, int timeout_ms,
 			p->tx.end += need;
 			break;
 		}
-		if (!any && (c->ever_up || !c->cfg.listener)) {
-			r = gone_error(c);
+		if (!any && net_served(c)) {
+			r = net_gone_error(c);
 			break;
 		}
 		if (timeout_ms == 0) {
@@ -693,8 +687,8 @@ int psyne__net_receive(struct psyne_channel *ch, int timeout_ms, size_t max_size
 		}
 		if (more)
 			continue;
-		if (!live && (c->ever_up || !c->cfg.listener)) {
-			r = gone_error(c);
+		if (!live && net_served(c)) {
+			r = net_gone_error(c);
 			break;
 		}
 		if (timeout_ms == 0)

@@ -267,6 +267,7 @@ struct net_peer {
 	enum net_peer_state state;
 	uint64_t session;
 	int error;	/* when GONE: -EPIPE after BYE, else why it ended */
+	int last_error; /* why its last connection, or the session, ended; 0: none did */
 	bool bye_sent;	/* on this connection */
 	bool bye_acked; /* the peer has it */
 	char name[128];
@@ -322,7 +323,8 @@ struct net_io {
 /* What a handle moved, for psyne_channel_stats() and the stats page. */
 struct net_counters {
 	uint64_t sent, sent_bytes, received, received_bytes;
-	uint64_t reconnects; /* sessions that came back on a new connection */
+	uint64_t reconnects;   /* sessions that came back on a new connection */
+	uint64_t bad_sessions; /* sessions dropped for breaking the protocol */
 };
 
 /* A stream handle. */
@@ -339,6 +341,12 @@ struct net_chan {
 	int user_wake; /* eventfd: wakes a caller waiting in poll() */
 	unsigned user_waiting;
 	bool ever_up; /* a session existed once */
+	/*
+	 * Sessions that came up, and those of them that then broke the protocol. A listener's
+	 * calls say everyone has gone (-EPIPE, -ECONNRESET) only once a session that did not
+	 * break it has come and gone: a bad peer leaves the listener as it found it.
+	 */
+	uint32_t sessions_up, bad_up;
 
 	struct net_peer **peers;
 	uint32_t n_peers;
@@ -346,7 +354,8 @@ struct net_chan {
 	struct net_listen lis;
 
 	struct net_counters count;
-	int last_error; /* why the last session ended */
+	int last_error; /* why the last session ended (the stats page) */
+	int end_error;	/* why the last session that did not break the protocol ended */
 	/* memfd messages reserved and not yet acknowledged: their descriptors and bytes */
 	uint32_t memfds;
 	uint64_t memfd_bytes;
@@ -545,8 +554,26 @@ void psyne__net_peer_free(struct net_peer *p);
 /* Connection lost (or refused): close it; the session lives on unless `err` ends it. */
 void psyne__net_peer_down(struct net_peer *p, int err, const char *why);
 
-/* The session is over, for `err`. */
+/*
+ * The session is over, for `err`. A protocol error (-EPROTO, -EBADMSG, -EMSGSIZE,
+ * -EPROTONOSUPPORT) is the peer's fault: counted as a bad session, and not what a
+ * listener's calls report.
+ */
 void psyne__net_peer_gone(struct net_peer *p, int err);
+
+/* Whether a listener has served a session that did not break the protocol; a dialer has. */
+static inline bool net_served(const struct net_chan *c)
+{
+	return !c->cfg.listener || c->sessions_up > c->bad_up;
+}
+
+/* Why nothing can be sent or received any more: -EPIPE after orderly closes. */
+static inline int net_gone_error(const struct net_chan *c)
+{
+	int e = c->cfg.listener ? c->end_error : c->last_error;
+
+	return e < 0 ? e : -EPIPE;
+}
 
 /* The handshake is done: the session is up on its connection. */
 void psyne__net_peer_up(struct net_peer *p);

@@ -159,6 +159,7 @@ void psyne__net_page_sync(struct net_chan *c)
 	psyne__netstat_put32(&s->hdr->sessions, c->n_peers);
 	psyne__netstat_put32(&s->hdr->handshakes, c->lis.n_pending);
 	psyne__netstat_put32(&s->hdr->last_error, (uint32_t)-c->last_error);
+	psyne__netstat_put(&s->hdr->bad_sessions, c->count.bad_sessions);
 	psyne__netstat_end(&s->hdr->gen);
 	for (uint32_t i = 0; i < n; i++) {
 		struct net_peer *p = c->peers[i];
@@ -168,6 +169,7 @@ void psyne__net_page_sync(struct net_chan *c)
 			break;
 		psyne__netstat_begin(&e->gen);
 		psyne__netstat_put32(&e->state, page_states[p->state]);
+		psyne__netstat_put32(&e->last_error, (uint32_t)-p->last_error);
 		psyne__netstat_put(&e->tx_queued, p->tx.end - p->tx.acked);
 		psyne__netstat_put(&e->rx_queued, p->rx.filled - p->rx.free);
 		psyne__netstat_put(&e->messages_tx, p->messages_tx);
@@ -222,10 +224,20 @@ void psyne__net_fd_settle(struct net_peer *p)
 
 void psyne__net_peer_gone(struct net_peer *p, int err)
 {
+	struct net_chan *c = p->ch;
+	bool bad = err == -EPROTO || err == -EBADMSG || err == -EMSGSIZE || err == -EPROTONOSUPPORT;
+
 	p->state = NET_PEER_GONE;
 	p->error = err;
-	p->ch->last_error = err;
-	net_wake_user(p->ch);
+	p->last_error = err;
+	c->last_error = err;
+	if (bad) {
+		c->count.bad_sessions++;
+		c->bad_up += p->reconnects > 0;
+	} else {
+		c->end_error = err;
+	}
+	net_wake_user(c);
 }
 
 /*
@@ -372,8 +384,10 @@ ssize_t psyne__net_rx_read(struct net_peer *p, bool block)
 	p->rx.filled += (uint64_t)n;
 	r = peer_parse(p);
 	if (r < 0) {
-		/* A peer that breaks the protocol is not waited for: its session ends. */
-		psyne__net_listener_warn(c, "%s: dropped: %s", p->name, psyne_strerror(r));
+		/* A peer that breaks the protocol is not waited for: its session ends, and only
+		 * its own (psyne__net_peer_gone()). */
+		psyne__net_listener_warn(c, "%s: %s: session dropped: %s", c->where, p->name,
+					 psyne_strerror(r));
 		psyne__net_peer_down(p, r, psyne_strerror(r));
 		return r;
 	}
@@ -497,6 +511,7 @@ void psyne__net_peer_down(struct net_peer *p, int err, const char *why)
 		if (p->state == NET_PEER_UP)
 			p->down_since_ns = net_now();
 		p->state = NET_PEER_DOWN;
+		p->last_error = err;
 		p->next_dial_ns = net_now() + net_ms(p->backoff_ms);
 	}
 	psyne__net_page_sync(c);
@@ -510,6 +525,7 @@ void psyne__net_peer_up(struct net_peer *p)
 
 	if (c->ever_up)
 		c->count.reconnects++;
+	c->sessions_up += p->reconnects == 0;
 	if (p->reconnects++ > 0)
 		psyne__log_debug("%s: session resumed", p->name);
 	p->state = NET_PEER_UP;

@@ -36,7 +36,7 @@
 
 #define PSYNE_NETSTAT_MAGIC 0x534e5950u /* "PYNS" little-endian */
 #define PSYNE_NETSTAT_VERSION_MAJOR 1u
-#define PSYNE_NETSTAT_VERSION_MINOR 0u
+#define PSYNE_NETSTAT_VERSION_MINOR 1u /* 1: bad_sessions, a peer's last_error */
 #define PSYNE_NETSTAT_HDR_SIZE 1024u
 #define PSYNE_NETSTAT_PEER_SIZE 256u
 #define PSYNE_NETSTAT_MAX_PEERS 64u
@@ -86,7 +86,8 @@ struct psyne_netstat_hdr {
 	_Atomic uint32_t sessions;   /* sessions of the handle: n_peers, or more past the table */
 	_Atomic uint32_t handshakes; /* connections accepted and still in their handshake */
 	_Atomic uint32_t last_error; /* errno of why the last session ended; 0 while none did */
-	uint64_t reserved2[47];
+	_Atomic uint64_t bad_sessions; /* sessions dropped for breaking the protocol (1.1) */
+	uint64_t reserved2[46];
 };
 _Static_assert(sizeof(struct psyne_netstat_hdr) == PSYNE_NETSTAT_HDR_SIZE, "netstat abi");
 _Static_assert(offsetof(struct psyne_netstat_hdr, capacity) == 32, "netstat abi");
@@ -94,14 +95,16 @@ _Static_assert(offsetof(struct psyne_netstat_hdr, uri) == 64, "netstat abi");
 _Static_assert(offsetof(struct psyne_netstat_hdr, gen) == 576, "netstat abi");
 _Static_assert(offsetof(struct psyne_netstat_hdr, n_peers) == 632, "netstat abi");
 _Static_assert(offsetof(struct psyne_netstat_hdr, handshakes) == 640, "netstat abi");
+_Static_assert(offsetof(struct psyne_netstat_hdr, bad_sessions) == 648, "netstat abi");
 
 struct psyne_netstat_peer {
 	/* line 0: state and counters, one section with the name */
 	_Atomic uint64_t gen;
-	_Atomic uint32_t state; /* PSYNE_NETSTAT_PEER_* */
-	uint32_t reserved0;
-	_Atomic uint64_t tx_queued; /* bytes of the tx ring reserved or sent, not acknowledged */
-	_Atomic uint64_t rx_queued; /* bytes of the rx ring read, not yet released */
+	_Atomic uint32_t state;	     /* PSYNE_NETSTAT_PEER_* */
+	_Atomic uint32_t last_error; /* errno of why its last connection, or the session,
+				      * ended; 0 while none did (1.1) */
+	_Atomic uint64_t tx_queued;  /* bytes of the tx ring reserved or sent, not acknowledged */
+	_Atomic uint64_t rx_queued;  /* bytes of the rx ring read, not yet released */
 	_Atomic uint64_t messages_tx;
 	_Atomic uint64_t bytes_tx;
 	_Atomic uint64_t messages_rx;
@@ -116,6 +119,7 @@ struct psyne_netstat_peer {
 };
 _Static_assert(sizeof(struct psyne_netstat_peer) == PSYNE_NETSTAT_PEER_SIZE, "netstat abi");
 _Static_assert(offsetof(struct psyne_netstat_peer, state) == 8, "netstat abi");
+_Static_assert(offsetof(struct psyne_netstat_peer, last_error) == 12, "netstat abi");
 _Static_assert(offsetof(struct psyne_netstat_peer, retransmits) == 64, "netstat abi");
 _Static_assert(offsetof(struct psyne_netstat_peer, name) == 128, "netstat abi");
 

@@ -29,9 +29,11 @@
 #include <unistd.h>
 
 #include "common/macro.h"
+#include "common/string-util.h"
 #include "common/tests.h"
 #include "common/time-util.h"
 #include "frame.h"
+#include "inspect.h"
 #include "psyne.h"
 
 /*
@@ -1199,6 +1201,111 @@ TEST(listener_serves_1024_sessions)
 	psyne_close(lc);
 }
 
+/* The stats page of this process's handle on `uri` (scheme://address?listen). */
+struct page_of {
+	const char *uri;
+	bool found;
+	struct psyne_inspect_net net;
+};
+
+static int on_page(pid_t pid, int fd, const struct psyne_inspect_net *net, int error,
+		   void *userdata)
+{
+	struct page_of *w = userdata;
+
+	if (pid == getpid() && net && streq(net->uri, w->uri)) {
+		w->net = *net;
+		w->found = true;
+	}
+	return 0;
+}
+
+static struct psyne_inspect_net *page_of(const char *uri)
+{
+	static struct page_of w;
+
+	w = (struct page_of){ .uri = uri };
+	ASSERT_OK(psyne__inspect_net(on_page, &w));
+	ASSERT_TRUE(w.found);
+	return &w.net;
+}
+
+/* A raw session that breaks the protocol in way `how`; the listener drops it. */
+static void bad_session(unsigned port, int how)
+{
+	uint8_t frame[PSYNE_FRAME_HDR_SIZE + 64];
+	struct psyne_frame f = { .kind = PSYNE_FRAME_DATA, .length = 64 };
+	uint32_t huge = htole32(64u << 20);
+	int fd = dial_session(port, 1);
+
+	memset(frame, 0x5a, sizeof(frame));
+	psyne__frame_encode(frame, &f, frame + PSYNE_FRAME_HDR_SIZE, 64);
+	switch (how) {
+	case 0: /* garbage */
+		ASSERT_EQ(send(fd, "not a frame, not at all, not one bit", 36, MSG_NOSIGNAL), 36);
+		break;
+	case 1: /* a frame larger than the ring can ever hold: refused from its header */
+		memcpy(frame + 12, &huge, 4);
+		ASSERT_EQ(send(fd, frame, PSYNE_FRAME_HDR_SIZE, MSG_NOSIGNAL),
+			  (ssize_t)PSYNE_FRAME_HDR_SIZE);
+		break;
+	default: /* a payload byte flipped: the CRC fails */
+		frame[PSYNE_FRAME_HDR_SIZE + 3] ^= 4;
+		ASSERT_EQ(send(fd, frame, sizeof(frame), MSG_NOSIGNAL), (ssize_t)sizeof(frame));
+		break;
+	}
+	expect_dropped(fd);
+}
+
+/*
+ * One peer that breaks the protocol (garbage, a frame larger than the ring, a CRC that
+ * fails) loses its session, is counted and shown on the stats page, and costs the others
+ * nothing: the listener's calls never report its error. Alone first, it leaves the listener
+ * as it was before anyone came; then two real dialers stream while more bad peers come and
+ * go, and every message arrives.
+ */
+TEST(a_bad_peer_costs_only_its_own_session)
+{
+	char l[128], d[128], page_uri[64];
+	unsigned port = free_port();
+	pthread_barrier_t opened;
+	struct sender s[2];
+	pthread_t t[2];
+	struct psyne_msg m;
+
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen&mode=mpsc", port);
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?mode=mpsc", port);
+	snprintf(page_uri, sizeof(page_uri), "tcp://127.0.0.1:%u?listen", port);
+	struct psyne_channel *lc = open_ok(l);
+
+	bad_session(port, 0);
+	ASSERT_ERROR(psyne_receive(lc, 0, &m), EAGAIN);
+	ASSERT_ERROR(psyne_receive(lc, 100, &m), ETIMEDOUT);
+	ASSERT_ERROR(psyne_reserve(lc, 8, 0, &m), EAGAIN);
+	struct psyne_inspect_net *n = page_of(page_uri);
+	ASSERT_EQ(n->bad_sessions, 1u);
+	ASSERT_EQ(n->last_error, -EPROTO);
+
+	ASSERT_OK_ZERO(pthread_barrier_init(&opened, NULL, 3));
+	for (uint32_t i = 0; i < 2; i++) {
+		s[i] = (struct sender){ .uri = d, .count = 3000, .id = i, .opened = &opened };
+		ASSERT_OK_ZERO(pthread_create(&t[i], NULL, send_all, &s[i]));
+	}
+	pthread_barrier_wait(&opened);
+	for (int how = 0; how < 3; how++)
+		bad_session(port, how);
+	receive_all(lc, 2, 3000, -EPIPE);
+	for (uint32_t i = 0; i < 2; i++) {
+		ASSERT_OK_ZERO(pthread_join(t[i], NULL));
+		ASSERT_EQ(s[i].error, 0);
+	}
+	pthread_barrier_destroy(&opened);
+	n = page_of(page_uri);
+	ASSERT_EQ(n->bad_sessions, 4u);
+	ASSERT_EQ(n->received, 6000u);
+	psyne_close(lc);
+}
+
 /* A handshake on a raw unix socket, then a memfd frame with `fd` (-1: none) attached. */
 static void send_memfd_frame(const char *name, int fd, uint32_t len)
 {
@@ -1262,9 +1369,12 @@ TEST(unix_memfd_hostile)
 	send_memfd_frame(name, -1, 1 << 20); /* no descriptor at all */
 	close(fd);
 
-	/* Nothing was delivered; every peer is gone, the last for breaking the protocol. */
+	/* Nothing was delivered; every peer is gone for breaking the protocol, which is theirs
+	 * to answer for: the listener waits as if none had come, and counts them. */
 	struct psyne_msg m;
-	ASSERT_ERROR(psyne_receive(lc, 0, &m), EPROTO);
+	ASSERT_ERROR(psyne_receive(lc, 0, &m), EAGAIN);
+	snprintf(l, sizeof(l), "unix://@%s?listen", name);
+	ASSERT_EQ(page_of(l)->bad_sessions, 3u);
 	psyne_close(lc);
 }
 

@@ -270,20 +270,22 @@ def network_handles_listed():
               "pid": recv.pid, "role": "listener", "mode": "spsc", "capacity": 65536, "used": 0,
               "fill": 0, "producers": 1, "consumers": 1, "messages": 3, "bytes": 11, "sent": 0,
               "sent_bytes": 0, "received": 3, "received_bytes": 11, "reconnects": 0, "dropped": 0,
-              "sessions": 1, "handshakes": 0, "last_error": None, "consistent": True}
+              "sessions": 1, "handshakes": 0, "last_error": None, "bad_sessions": 0,
+              "consistent": True}
     assert {k: listener[k] for k in expect} == expect, listener
     [peer] = listener["peers"]
     assert peer["name"].startswith("127.0.0.1:") and peer["name"] != "127.0.0.1:%d" % port, peer
     assert {k: v for k, v in peer.items() if k != "name"} == {
         "state": "up", "tx_queued": 0, "rx_queued": 0, "messages_sent": 0, "bytes_sent": 0,
-        "messages_received": 3, "bytes_received": 11, "retransmits": 0, "reconnects": 0}, peer
+        "messages_received": 3, "bytes_received": 11, "retransmits": 0, "reconnects": 0,
+        "last_error": None}, peer
     expect.update(name=address, uri=address, pid=send.pid, role="dialer", sent=3, sent_bytes=11,
                   received=0, received_bytes=0)
     assert {k: dialer[k] for k in expect} == expect, dialer
     assert dialer["peers"] == [{"name": "127.0.0.1:%d" % port, "state": "up", "tx_queued": 0,
                                 "rx_queued": 0, "messages_sent": 3, "bytes_sent": 11,
                                 "messages_received": 0, "bytes_received": 0, "retransmits": 0,
-                                "reconnects": 0}], dialer["peers"]
+                                "reconnects": 0, "last_error": None}], dialer["peers"]
 
     # The table, for the address and for its listener alone; and in the list of everything.
     status, out, err = run("stat", address)

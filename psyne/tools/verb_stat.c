@@ -298,6 +298,16 @@ static void net_cells(const struct stat_row *row, char cells[_COL_MAX][CELL_MAX]
 	rate_cells(row, cells);
 }
 
+/* ,"key":"the error's text", or null for 0. */
+static void print_json_errno(const char *key, int error)
+{
+	printf(",\"%s\":", key);
+	if (error < 0)
+		tool_json_string(stdout, psyne_strerror(error), strlen(psyne_strerror(error)));
+	else
+		printf("null");
+}
+
 static void net_json(const struct stat_row *row)
 {
 	const struct psyne_inspect_net *net = &row->net;
@@ -325,13 +335,8 @@ static void net_json(const struct stat_row *row)
 	printf(",\"reconnects\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"sessions\":%" PRIu32
 	       ",\"handshakes\":%" PRIu32,
 	       net->reconnects, net->dropped, net->sessions, net->handshakes);
-	if (net->last_error < 0) {
-		printf(",\"last_error\":");
-		tool_json_string(stdout, psyne_strerror(net->last_error),
-				 strlen(psyne_strerror(net->last_error)));
-	} else {
-		printf(",\"last_error\":null");
-	}
+	print_json_errno("last_error", net->last_error);
+	printf(",\"bad_sessions\":%" PRIu64, net->bad_sessions);
 	printf(",\"consistent\":%s", net->consistent ? "true" : "false");
 	print_json_rates(row);
 	printf(",\"peers\":[");
@@ -343,9 +348,11 @@ static void net_json(const struct stat_row *row)
 		printf(",\"state\":\"%s\",\"tx_queued\":%" PRIu64 ",\"rx_queued\":%" PRIu64
 		       ",\"messages_sent\":%" PRIu64 ",\"bytes_sent\":%" PRIu64
 		       ",\"messages_received\":%" PRIu64 ",\"bytes_received\":%" PRIu64
-		       ",\"retransmits\":%" PRIu64 ",\"reconnects\":%" PRIu64 "}",
+		       ",\"retransmits\":%" PRIu64 ",\"reconnects\":%" PRIu64,
 		       peer_states[p->state], p->tx_queued, p->rx_queued, p->messages_tx,
 		       p->bytes_tx, p->messages_rx, p->bytes_rx, p->retransmits, p->reconnects);
+		print_json_errno("last_error", p->last_error);
+		printf("}");
 	}
 	printf("]}");
 }
