@@ -104,7 +104,10 @@
  *                     (the session is dropped; -EPROTO for a malformed one). A listener
  *                     drops a peer that does either and goes on serving the others: its
  *                     calls never report what one peer did
- *   -EUSERS           streams: the listener serves max_peers sessions already (open)
+ *   -EUSERS           streams: the listener serves max_peers sessions already (open); a
+ *                     session counts once it has proved itself: delivered a message, had
+ *                     one acknowledged, closed in order, or passed an authenticating TLS
+ *                     handshake (docs/psyne.md, "Streams")
  *   -ECONNREFUSED     streams: nobody listens at the address (open)
  *   -ENOMEM, -EMFILE, ... as the system reports them
  *

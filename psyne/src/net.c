@@ -423,10 +423,12 @@ static bool wait_in_read(struct net_chan *c)
 static struct net_peer *pick_sender(struct net_chan *c, uint32_t need, bool *ret_any)
 {
 	*ret_any = false;
-	for (uint32_t k = 0; k < c->n_peers; k++) {
+	/* A listener's sessions that proved themselves first: a message that went to one that
+	 * never does would wait there until it is dropped. */
+	for (uint32_t k = 0; k < 2 * c->n_peers; k++) {
 		struct net_peer *p = c->peers[(c->rr + k) % c->n_peers];
 
-		if (!peer_sendable(p))
+		if (!peer_sendable(p) || (k < c->n_peers && !p->proved && c->cfg.listener))
 			continue;
 		*ret_any = true;
 		/* A write in flight may still read slots acknowledged meanwhile (after a
@@ -777,7 +779,10 @@ void psyne__net_close(struct psyne_channel *ch)
 			 * now comes back and BYE goes again. */
 			if (p->state == NET_PEER_UP)
 				(void)psyne__net_tx_flush(p);
-			if (!p->bye_acked)
+			/* A listener's session that never proved itself holds nothing of ours: its
+			 * BYE goes, best effort, but is not waited for (a flood of half-made
+			 * sessions would keep close for `linger`). */
+			if (!p->bye_acked && (p->proved || !c->cfg.listener))
 				busy = true;
 		}
 		if (!busy || net_now() >= deadline)

@@ -69,7 +69,9 @@
 #define NET_DEFAULT_CONNECT_TIMEOUT_MS 5000u
 #define NET_DEFAULT_LINGER_MS 5000u
 #define NET_DEFAULT_MAX_PEERS 64u
-#define NET_MAX_PENDING 64u /* connections still in their handshake */
+#define NET_MAX_PENDING 64u  /* connections still in their handshake */
+#define NET_MAX_UNPROVED 64u /* a listener's sessions that have not proved themselves */
+#define NET_ACCEPT_BATCH 32u /* connections accepted per turn of the I/O thread */
 #define NET_BACKOFF_MIN_MS 50u
 #define NET_BACKOFF_MAX_MS 2000u
 /* Batching, see psyne__net_commit() */
@@ -179,6 +181,7 @@ struct net_rx {
 	uint32_t max_msg;	/* the largest payload taken */
 	bool fd_passing;	/* memfd frames are allowed (unix://) */
 	bool bye_received;
+	bool data_seen;	     /* a message of the session was taken into the ring */
 	uint32_t held;	     /* messages handed out and not released */
 	int fds[NET_RX_FDS]; /* unix://: memfds received, for frames not parsed yet */
 	uint32_t fds_head, fds_n;
@@ -270,6 +273,12 @@ struct net_peer {
 	int last_error; /* why its last connection, or the session, ended; 0: none did */
 	bool bye_sent;	/* on this connection */
 	bool bye_acked; /* the peer has it */
+	/*
+	 * A listener's session proves itself by real work: it delivered a message, had one of
+	 * ours acknowledged, or closed in order; or the TLS handshake authenticated it. Only
+	 * then does it count against max_peers (net_listen.c).
+	 */
+	bool proved;
 	char name[128];
 	uint32_t remote_max_msg;
 
@@ -342,11 +351,12 @@ struct net_chan {
 	unsigned user_waiting;
 	bool ever_up; /* a session existed once */
 	/*
-	 * Sessions that came up, and those of them that then broke the protocol. A listener's
-	 * calls say everyone has gone (-EPIPE, -ECONNRESET) only once a session that did not
-	 * break it has come and gone: a bad peer leaves the listener as it found it.
+	 * Sessions that proved themselves, and those of them that then broke the protocol. A
+	 * listener's calls say everyone has gone (-EPIPE, -ECONNRESET) only once a session
+	 * that proved itself and did not break the protocol has come and gone: a bad peer, or
+	 * one that never did anything, leaves the listener as it found it.
 	 */
-	uint32_t sessions_up, bad_up;
+	uint64_t proved, proved_bad;
 
 	struct net_peer **peers;
 	uint32_t n_peers;
@@ -355,7 +365,8 @@ struct net_chan {
 
 	struct net_counters count;
 	int last_error; /* why the last session ended (the stats page) */
-	int end_error;	/* why the last session that did not break the protocol ended */
+	int end_error;	/* why the last session that proved itself and did not break the
+			 * protocol ended */
 	/* memfd messages reserved and not yet acknowledged: their descriptors and bytes */
 	uint32_t memfds;
 	uint64_t memfd_bytes;
@@ -468,6 +479,9 @@ void psyne__net_rx_reset_connection(struct net_rx *rx);
  */
 int psyne__net_rx_parse(struct net_rx *rx, bool up, struct net_rx_event *ret);
 
+/* Messages parsed and not handed out are dropped: the session was refused. */
+void psyne__net_rx_discard(struct net_rx *rx);
+
 /* Frames released (and control frames) at the head of the ring go back to it. */
 void psyne__net_rx_collect(struct net_rx *rx);
 
@@ -561,10 +575,11 @@ void psyne__net_peer_down(struct net_peer *p, int err, const char *why);
  */
 void psyne__net_peer_gone(struct net_peer *p, int err);
 
-/* Whether a listener has served a session that did not break the protocol; a dialer has. */
+/* Whether a listener has served a session that proved itself and did not break the
+ * protocol; a dialer always has. */
 static inline bool net_served(const struct net_chan *c)
 {
-	return !c->cfg.listener || c->sessions_up > c->bad_up;
+	return !c->cfg.listener || c->proved > c->proved_bad;
 }
 
 /* Why nothing can be sent or received any more: -EPIPE after orderly closes. */
@@ -673,7 +688,7 @@ int psyne__net_listen_open(struct net_chan *c);
 /* Logs a refusal or a dropped peer, at most 20 lines per 10 s. */
 void psyne__net_listener_warn(struct net_chan *c, const char *fmt, ...) _printf_(2, 3);
 
-/* Accepts every connection waiting. */
+/* Accepts the connections waiting, up to NET_ACCEPT_BATCH a turn. */
 void psyne__net_accept_all(struct net_chan *c);
 
 /* The connection of pending[i] is readable (or writable for TLS): go on with its handshake. */
@@ -681,6 +696,15 @@ void psyne__net_pending_read(struct net_chan *c, uint32_t i);
 
 /* Drops pending[i]. */
 void psyne__net_pending_close(struct net_chan *c, uint32_t i);
+
+/*
+ * A session did real work (see `proved`): on a listener it now counts against max_peers.
+ * -EBUSY (spsc) or -EUSERS when max_peers proved sessions are there already: the session
+ * is then refused, a REJECT is on its way, and what it sent is discarded; the caller drops
+ * it. `placed`: it needs no place (it said BYE), or its admission gave it one already (an
+ * authenticated TLS handshake).
+ */
+int psyne__net_peer_prove(struct net_peer *p, bool placed);
 
 /* Handshakes past their deadline are dropped. Returns the next deadline. */
 uint64_t psyne__net_pending_tick(struct net_chan *c);

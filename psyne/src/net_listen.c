@@ -106,7 +106,9 @@ static void format_peer(int fd, char *buf, size_t size)
 
 void psyne__net_accept_all(struct net_chan *c)
 {
-	for (;;) {
+	/* A few at a time: a dialer answered at once connects again at once, and the sessions
+	 * made before must have their turn. The listening socket stays ready meanwhile. */
+	for (unsigned k = 0; k < NET_ACCEPT_BATCH; k++) {
 		int fd = accept4(c->lis.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		struct net_pending *q;
 
@@ -137,17 +139,103 @@ void psyne__net_accept_all(struct net_chan *c)
 		q->index = c->lis.n_pending;
 		c->lis.pending[c->lis.n_pending++] = q;
 		pending_watch(c, q);
+		/* A dialer says HELLO as soon as it is connected: take it now if it is there,
+		 * before a flood of connections behind it pushes it out. */
+		psyne__net_pending_read(c, q->index);
 	}
 }
 
-static int peers_live(struct net_chan *c, uint64_t except_session)
+/*
+ * Who gets a place. A session counts against max_peers only once it has proved itself by
+ * real work (net_internal.h, `proved`), so that connections that say HELLO and nothing
+ * more cannot fill a listener for `reconnect` (30 s), as 64 of them could. Until then it
+ * waits among at most NET_MAX_UNPROVED others, and when they are that many, the one worth
+ * least makes room for a newcomer: never proved and holding none of our messages, its
+ * connection down first, else the one heard from least recently. Connections still in
+ * their handshake are bounded apart from both (NET_MAX_PENDING, a short deadline, the
+ * oldest out first). A session whose dialer said BYE is over, and takes no place even before
+ * the end of its connection has been read.
+ */
+static bool session_counts(const struct net_peer *p)
 {
-	int n = 0;
+	return p->state != NET_PEER_GONE && !p->rx.bye_received;
+}
 
-	for (uint32_t i = 0; i < c->n_peers; i++)
-		if (c->peers[i]->state != NET_PEER_GONE && c->peers[i]->session != except_session)
-			n++;
-	return n;
+/* The sessions that count, but `except`, proved and not. */
+static void count_sessions(struct net_chan *c, const struct net_peer *except, uint32_t *ret_proved,
+			   uint32_t *ret_unproved)
+{
+	uint32_t proved = 0, unproved = 0;
+
+	for (uint32_t i = 0; i < c->n_peers; i++) {
+		const struct net_peer *p = c->peers[i];
+
+		if (p == except || !session_counts(p))
+			continue;
+		if (p->proved)
+			proved++;
+		else
+			unproved++;
+	}
+	*ret_proved = proved;
+	*ret_unproved = unproved;
+}
+
+/* Sessions a listener serves at once: one with spsc, whatever max_peers says. */
+static uint32_t peers_limit(const struct net_chan *c)
+{
+	return c->cfg.mode == PSYNE_MODE_SPSC ? 1 : c->cfg.max_peers;
+}
+
+/* The session that makes room, or NULL when none may. */
+static struct net_peer *least_valuable(struct net_chan *c)
+{
+	struct net_peer *v = NULL;
+
+	for (uint32_t i = 0; i < c->n_peers; i++) {
+		struct net_peer *p = c->peers[i];
+		bool down = p->state == NET_PEER_DOWN;
+
+		if (!session_counts(p) || p->proved || p->tx.acked < p->tx.end)
+			continue;
+		if (!v || (down && v->state != NET_PEER_DOWN)) {
+			v = p;
+			continue;
+		}
+		if (down != (v->state == NET_PEER_DOWN))
+			continue;
+		if (down ? p->down_since_ns < v->down_since_ns : p->last_rx_ns < v->last_rx_ns)
+			v = p;
+	}
+	return v;
+}
+
+int psyne__net_peer_prove(struct net_peer *p, bool placed)
+{
+	struct net_chan *c = p->ch;
+	uint32_t proved, unproved;
+
+	if (p->proved)
+		return 0;
+	if (c->cfg.listener && !placed) {
+		bool single = c->cfg.mode == PSYNE_MODE_SPSC;
+
+		count_sessions(c, p, &proved, &unproved);
+		if (proved >= peers_limit(c)) {
+			/* Two came, neither proved, and the other was first. The REJECT is best
+			 * effort: not while the other thread writes (the connection goes anyway).
+			 */
+			if (net_can_write(p))
+				psyne__net_send_reject(
+					p->conn.tls, p->conn.fd, single ? EBUSY : EUSERS,
+					single ? "channel already has its peer" : "too many peers");
+			psyne__net_rx_discard(&p->rx);
+			return single ? -EBUSY : -EUSERS;
+		}
+	}
+	p->proved = true;
+	c->proved++;
+	return 0;
 }
 
 /* A pending connection's HELLO is complete: attach it to its session, or refuse it. */
@@ -183,9 +271,10 @@ static int pending_hello(struct net_chan *c, struct net_pending *q)
 			p = c->peers[i];
 	if (!p) {
 		bool single = c->cfg.mode == PSYNE_MODE_SPSC;
+		uint32_t proved, unproved;
 
-		if ((single && peers_live(c, h.session) > 0) ||
-		    (uint32_t)peers_live(c, h.session) >= c->cfg.max_peers) {
+		count_sessions(c, NULL, &proved, &unproved);
+		if (proved >= peers_limit(c)) {
 			psyne__net_listener_warn(c, "%s: %s: refused: %s", c->addr.text, q->name,
 						 single ? "spsc channel already has its peer" :
 							  "too many peers");
@@ -194,12 +283,34 @@ static int pending_hello(struct net_chan *c, struct net_pending *q)
 							"too many peers");
 			return single ? -EBUSY : -EUSERS;
 		}
+		if (unproved >= NET_MAX_UNPROVED) {
+			struct net_peer *v = least_valuable(c);
+
+			if (!v) {
+				psyne__net_listener_warn(
+					c,
+					"%s: %s: refused: too many sessions yet to prove themselves",
+					c->addr.text, q->name);
+				psyne__net_send_reject(q->tls, q->fd, EUSERS, "too many peers");
+				return -EUSERS;
+			}
+			psyne__net_listener_warn(c,
+						 "%s: %s: dropped for %s: it never proved itself",
+						 c->addr.text, v->name, q->name);
+			c->lis.dropped++;
+			psyne__net_peer_down(v, -ECONNRESET, "made room");
+			psyne__net_peer_gone(v, -ECONNRESET);
+		}
 		r = psyne__net_peer_new(c, h.session, &p);
 		if (r < 0) {
 			psyne__net_send_reject(q->tls, q->fd, -r, "out of memory");
 			return r;
 		}
 		memcpy(p->name, q->name, sizeof(p->name));
+		/* A handshake that authenticated the peer (a client certificate, the key) is
+		 * proof enough; it was counted above as if proved. */
+		if (psyne__tls_ctx_authenticates_peer(c->tls))
+			(void)psyne__net_peer_prove(p, true);
 	} else {
 		if (p->conn.fd >= 0)
 			psyne__net_peer_down(p, -ECONNRESET, "replaced by a new connection");

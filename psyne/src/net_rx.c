@@ -194,6 +194,7 @@ int psyne__net_rx_parse(struct net_rx *rx, bool up, struct net_rx_event *ret)
 			if (f.seq == rx->seq) {
 				rx_set_mark(hdr, NET_RX_DATA);
 				rx->seq++;
+				rx->data_seen = true;
 				/* A memfd frame is a few bytes here, but the sender holds its
 				 * descriptor until we acknowledge it, and may hold only
 				 * NET_MEMFD_INFLIGHT: a quarter of those weighs a quarter window.
@@ -250,6 +251,21 @@ int psyne__net_rx_parse(struct net_rx *rx, bool up, struct net_rx_event *ret)
 		}
 	}
 	return 0;
+}
+
+void psyne__net_rx_discard(struct net_rx *rx)
+{
+	for (uint64_t pos = rx->next; pos < rx->parsed;) {
+		uint8_t *hdr = psyne__dbuf_at(&rx->buf, pos);
+		struct net_rx_map *m = net_hdr_is_memfd(hdr) ? rx_map_find(rx, pos) : NULL;
+
+		if (m)
+			rx_map_remove(rx, m);
+		rx_set_mark(hdr, NET_RX_SKIP);
+		pos += net_stream_bytes(hdr);
+	}
+	rx->next = rx->parsed;
+	psyne__net_rx_collect(rx);
 }
 
 uint64_t psyne__net_rx_missing(const struct net_rx *rx)

@@ -233,8 +233,8 @@ void psyne__net_peer_gone(struct net_peer *p, int err)
 	c->last_error = err;
 	if (bad) {
 		c->count.bad_sessions++;
-		c->bad_up += p->reconnects > 0;
-	} else {
+		c->proved_bad += p->proved;
+	} else if (p->proved) {
 		c->end_error = err;
 	}
 	net_wake_user(c);
@@ -270,9 +270,13 @@ static int peer_event(struct net_peer *p, const struct net_rx_event *ev)
 {
 	uint32_t e;
 
+	uint64_t acked = p->tx.acked_seq;
+
 	switch (ev->kind) {
 	case NET_RX_EV_ACK:
 		psyne__net_tx_ack(p, ev->seq);
+		if (!p->proved && p->tx.acked_seq > acked)
+			return psyne__net_peer_prove(p, false); /* one of ours arrived */
 		return 0;
 	case NET_RX_EV_PING:
 		(void)psyne__net_ctl_append(p, PSYNE_FRAME_PONG, ev->seq, NULL, 0);
@@ -315,6 +319,12 @@ static int peer_parse(struct net_peer *p)
 	}
 	if (r < 0)
 		return r;
+	/* Before anything it sent can be taken: the lock is held from here to the caller. */
+	if (!p->proved && (p->rx.data_seen || p->rx.bye_received)) {
+		r = psyne__net_peer_prove(p, !p->rx.data_seen);
+		if (r < 0)
+			return r;
+	}
 	/* The peer is alive: it sent whole frames (once per read; the clock costs). */
 	if (p->rx.parsed != parsed)
 		p->last_rx_ns = net_now();
@@ -525,7 +535,6 @@ void psyne__net_peer_up(struct net_peer *p)
 
 	if (c->ever_up)
 		c->count.reconnects++;
-	c->sessions_up += p->reconnects == 0;
 	if (p->reconnects++ > 0)
 		psyne__log_debug("%s: session resumed", p->name);
 	p->state = NET_PEER_UP;

@@ -29,6 +29,7 @@ struct psyne_tls_ctx {
 	uint8_t psk[PSK_MAX];
 	size_t psk_len;
 	char psk_identity[PSK_IDENTITY_MAX + 1];
+	bool peer_certified; /* a listener requires a certificate its CAs signed */
 };
 
 struct psyne_tls {
@@ -246,9 +247,11 @@ int psyne__tls_ctx_new(const struct psyne_tls_options *o, bool listener, const c
 	}
 	if (listener) {
 		/* A CA means: dialers must show a certificate it signed. */
-		if (ca)
+		if (ca) {
 			SSL_CTX_set_verify(c->ssl_ctx,
 					   SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+			c->peer_certified = true;
+		}
 	} else if (!psk) {
 		if (!o->verify) {
 			psyne__log_warning(
@@ -266,6 +269,11 @@ int psyne__tls_ctx_new(const struct psyne_tls_options *o, bool listener, const c
 fail:
 	psyne__tls_ctx_free(c);
 	return r;
+}
+
+bool psyne__tls_ctx_authenticates_peer(const struct psyne_tls_ctx *c)
+{
+	return c && c->listener && (c->peer_certified || c->psk_len > 0);
 }
 
 void psyne__tls_ctx_free(struct psyne_tls_ctx *c)

@@ -34,6 +34,10 @@ int psyne__tls_ctx_new(const struct psyne_tls_options *o, bool listener, const c
 		       struct psyne_tls_ctx **ret);
 void psyne__tls_ctx_free(struct psyne_tls_ctx *ctx);
 
+/* Whether a listener's handshakes authenticate the dialer (a client certificate a CA of
+ * ca= signed, or the pre-shared key); false for NULL and for a dialer's context. */
+bool psyne__tls_ctx_authenticates_peer(const struct psyne_tls_ctx *ctx);
+
 /* A connection object for socket `fd`, in the role the context was made for. */
 int psyne__tls_new(struct psyne_tls_ctx *ctx, int fd, struct psyne_tls **ret);
 void psyne__tls_free(struct psyne_tls *t);

@@ -765,9 +765,13 @@ TEST(refusals)
 	/* Another mode. */
 	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?mode=mpsc", port);
 	ASSERT_ERROR(psyne_open(d, &ch), EEXIST);
-	/* spsc: one peer at a time. */
+	/* spsc: one peer at a time, once it has proved itself (it delivered a message). */
 	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u", port);
 	struct psyne_channel *first = open_ok(d);
+	struct psyne_msg m;
+	ASSERT_OK(psyne_send(first, "x", 1, 0, 5000));
+	ASSERT_OK(psyne_receive(lc, 5000, &m));
+	psyne_release(lc, &m);
 	ASSERT_ERROR(psyne_open(d, &ch), EBUSY);
 	/* Bad addresses and options. */
 	ASSERT_ERROR(psyne_open("tcp://127.0.0.1", &ch), EINVAL);
@@ -778,7 +782,6 @@ TEST(refusals)
 	ASSERT_ERROR(psyne_open("unix://@", &ch), EINVAL);
 
 	/* A message larger than the peer takes. */
-	struct psyne_msg m;
 	ASSERT_ERROR(psyne_reserve(first, 1u << 20, 0, &m), EMSGSIZE);
 	psyne_close(first);
 	psyne_close(lc);
@@ -1303,6 +1306,114 @@ TEST(a_bad_peer_costs_only_its_own_session)
 	n = page_of(page_uri);
 	ASSERT_EQ(n->bad_sessions, 4u);
 	ASSERT_EQ(n->received, 6000u);
+	psyne_close(lc);
+}
+
+/* ---- a listener under a flood of half-made sessions -------------------------------- */
+
+struct flood {
+	unsigned port;
+	int n;
+	int fds[256];
+	int opened;
+};
+
+/*
+ * Raw connections, as fast as they go, of four kinds in turn: silent; a valid HELLO, then
+ * silence; a valid HELLO, then gone; half a HELLO, then silence (a slow sender). None
+ * waits for an answer, and every one that stays stays open until the test ends.
+ */
+static void *flood_run(void *arg)
+{
+	struct flood *fl = arg;
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)fl->port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	for (int i = 0; i < fl->n; i++) {
+		uint8_t buf[PSYNE_FRAME_HDR_SIZE + PSYNE_FRAME_HELLO_SIZE];
+		struct psyne_hello h = { .session = 0xf100d00000000000ull + (uint64_t)i,
+					 .next_seq = UINT64_MAX,
+					 .mode = 1, /* mpsc */
+					 .max_msg = 4096,
+					 .heartbeat_ms = 500,
+					 .window = 1 << 20 };
+		struct psyne_frame f = { .kind = PSYNE_FRAME_HELLO,
+					 .length = PSYNE_FRAME_HELLO_SIZE };
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		fl->fds[i] = -1;
+		if (fd < 0)
+			continue;
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+			close(fd);
+			continue;
+		}
+		psyne__frame_hello_encode(buf + PSYNE_FRAME_HDR_SIZE, &h);
+		psyne__frame_encode(buf, &f, buf + PSYNE_FRAME_HDR_SIZE, PSYNE_FRAME_HELLO_SIZE);
+		if (i % 4 == 1 || i % 4 == 2)
+			(void)send(fd, buf, sizeof(buf), MSG_NOSIGNAL);
+		else if (i % 4 == 3)
+			(void)send(fd, buf, sizeof(buf) / 2, MSG_NOSIGNAL);
+		if (i % 4 == 2) {
+			close(fd);
+			continue;
+		}
+		fl->fds[i] = fd;
+		fl->opened++;
+	}
+	return NULL;
+}
+
+/*
+ * A listener that takes 4 sessions, under a flood of 200 connections that never become
+ * real sessions: silent ones, HELLOs that go quiet or go away, and HELLOs cut in half.
+ * Meanwhile 4 real dialers open and stream to it: each must get in and every message must
+ * arrive. Half-made sessions do not count against max_peers until they prove themselves,
+ * and handshakes have their own bound; neither may starve real dialers.
+ */
+TEST(a_flood_of_half_made_sessions_does_not_lock_a_listener_out)
+{
+	char l[160], d[160];
+	unsigned port = free_port();
+	enum {
+		N = 4
+	};
+	struct flood fl = { .port = port, .n = 200 };
+	pthread_barrier_t opened;
+	struct sender s[N];
+	pthread_t t[N], tf;
+
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen&mode=mpsc&max_peers=%d", port, N);
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u?mode=mpsc&connect_timeout=60000", port);
+	struct psyne_channel *lc = open_ok(l);
+
+	ASSERT_OK_ZERO(pthread_create(&tf, NULL, flood_run, &fl));
+	ASSERT_OK_ZERO(pthread_barrier_init(&opened, NULL, N));
+	for (uint32_t i = 0; i < N; i++) {
+		s[i] = (struct sender){ .uri = d, .count = 500, .id = i, .opened = &opened };
+		ASSERT_OK_ZERO(pthread_create(&t[i], NULL, send_all, &s[i]));
+	}
+	receive_all(lc, N, 500, 0);
+	for (uint32_t i = 0; i < N; i++) {
+		ASSERT_OK_ZERO(pthread_join(t[i], NULL));
+		ASSERT_EQ(s[i].error, 0);
+	}
+	pthread_barrier_destroy(&opened);
+	ASSERT_OK_ZERO(pthread_join(tf, NULL));
+	printf("# %d of %d flood connections stayed open\n", fl.opened, fl.n);
+
+	/* And after it, as long as its connections stay: one more real dialer gets in. */
+	struct psyne_channel *ch = open_ok(d);
+	struct psyne_msg m;
+	ASSERT_OK(psyne_send(ch, "late", 4, 9, 10000));
+	ASSERT_OK(psyne_receive(lc, 10000, &m));
+	ASSERT_EQ(m.type, 9u);
+	psyne_release(lc, &m);
+	psyne_close(ch);
+	for (int i = 0; i < fl.n; i++)
+		if (fl.fds[i] >= 0)
+			close(fl.fds[i]);
 	psyne_close(lc);
 }
 

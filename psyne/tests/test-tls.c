@@ -248,6 +248,26 @@ TEST(bad_options)
 	ASSERT_NULL(ch);
 }
 
+/*
+ * A handshake that authenticates the dialer (here by the pre-shared key) is proof enough:
+ * the session counts against max_peers at once, so an spsc listener refuses a second
+ * dialer while the first has sent nothing yet.
+ */
+TEST(an_authenticated_session_takes_its_place_at_once)
+{
+	char l[160], d[160];
+	unsigned port = free_port();
+	struct psyne_channel *lc = NULL, *first = NULL, *ch = NULL;
+
+	snprintf(l, sizeof(l), "tls://127.0.0.1:%u?listen&psk=" KEY1, port);
+	snprintf(d, sizeof(d), "tls://127.0.0.1:%u?psk=" KEY1, port);
+	ASSERT_OK(psyne_open(l, &lc));
+	ASSERT_OK(psyne_open(d, &first));
+	ASSERT_ERROR(psyne_open(d, &ch), EBUSY);
+	psyne_close(first);
+	psyne_close(lc);
+}
+
 /* A plain tcp:// dialer at a tls:// listener is refused; the listener goes on serving. */
 TEST(plain_dialer_refused)
 {
