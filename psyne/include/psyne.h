@@ -90,7 +90,8 @@
  *   -EMSGSIZE         the message can never fit (reserve: larger than capacity/2 - 32),
  *                     or the buffer is too small (recv, which leaves the message queued)
  *   -EPIPE            every peer on the other side has closed or died and nothing is left
- *                     to read
+ *                     to read (a stream listener says so once, then waits for the next
+ *                     dialer)
  *   -EAGAIN           timeout 0 and nothing could be done now
  *   -ETIMEDOUT        the timeout passed
  *   -EPROTO           the shared segment is corrupt (a record or index out of bounds)

@@ -772,6 +772,12 @@ void psyne__net_close(struct psyne_channel *ch)
 				busy = true;
 				continue;
 			}
+			/* What we received is acknowledged before we go: a sender that waits for
+			 * its messages to be read (psyne cat lingers so) learns they were. */
+			if (p->state == NET_PEER_UP && p->rx.unacked > 0 &&
+			    p->rx.seq != UINT64_MAX &&
+			    psyne__net_ctl_append(p, PSYNE_FRAME_ACK, p->rx.seq, NULL, 0))
+				p->rx.unacked = 0;
 			if (p->state == NET_PEER_UP && !p->bye_sent && !p->bye_acked)
 				p->bye_sent = psyne__net_ctl_append(p, PSYNE_FRAME_BYE, p->tx.seq,
 								    NULL, 0);

@@ -357,6 +357,7 @@ struct net_chan {
 	 * one that never did anything, leaves the listener as it found it.
 	 */
 	uint64_t proved, proved_bad;
+	uint64_t told; /* proved - proved_bad when a listener's call last said so */
 
 	struct net_peer **peers;
 	uint32_t n_peers;
@@ -575,18 +576,24 @@ void psyne__net_peer_down(struct net_peer *p, int err, const char *why);
  */
 void psyne__net_peer_gone(struct net_peer *p, int err);
 
-/* Whether a listener has served a session that proved itself and did not break the
- * protocol; a dialer always has. */
+/*
+ * Whether the calls should say that everyone has gone, once no session is left: a dialer's
+ * always; a listener's when a session that proved itself and did not break the protocol
+ * has ended since they last said so. A listener is a server: it says so once, then waits
+ * for the next dialer as it waited for the first, rather than saying it again at once to
+ * a caller that goes on (a loop that retried spun).
+ */
 static inline bool net_served(const struct net_chan *c)
 {
-	return !c->cfg.listener || c->proved > c->proved_bad;
+	return !c->cfg.listener || c->proved - c->proved_bad > c->told;
 }
 
-/* Why nothing can be sent or received any more: -EPIPE after orderly closes. */
-static inline int net_gone_error(const struct net_chan *c)
+/* Why nothing can be sent or received any more (-EPIPE after orderly closes), said once. */
+static inline int net_gone_error(struct net_chan *c)
 {
 	int e = c->cfg.listener ? c->end_error : c->last_error;
 
+	c->told = c->proved - c->proved_bad;
 	return e < 0 ? e : -EPIPE;
 }
 

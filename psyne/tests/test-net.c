@@ -928,6 +928,70 @@ TEST(dialing_a_closed_port_is_refused)
 	psyne_close(ch);
 }
 
+struct serial {
+	struct psyne_channel *lc;
+	uint32_t count, got, pipes;
+	int error;
+};
+
+/* Receives `count` messages numbered by their type, across the dialers' comings and goings. */
+static void *receive_serially(void *arg)
+{
+	struct serial *r = arg;
+
+	while (r->got < r->count) {
+		struct psyne_msg m;
+		int e = psyne_receive(r->lc, 20000, &m);
+
+		if (e == -EPIPE) {
+			r->pipes++; /* said once: the next call waits for the next dialer */
+			continue;
+		}
+		if (e < 0) {
+			r->error = e;
+			break;
+		}
+		if (m.type != r->got) {
+			r->error = -EBADMSG;
+			break;
+		}
+		r->got++;
+		psyne_release(r->lc, &m);
+	}
+	return NULL;
+}
+
+/*
+ * An spsc listener serves one dialer after another: each opens, sends, closes in order,
+ * and the next opens at once, while the listener's caller waits in receive (and so reads
+ * the sockets itself). The listener says -EPIPE once when a dialer has gone, then waits
+ * for the next: it used to say it again at once to every call until one came, a million
+ * times in a loop like this one.
+ */
+TEST(an_spsc_listener_serves_one_dialer_after_another)
+{
+	char l[128], d[128];
+	unsigned port = free_port();
+	struct serial r = { .count = 30 };
+	pthread_t t;
+
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen", port);
+	snprintf(d, sizeof(d), "tcp://127.0.0.1:%u", port);
+	r.lc = open_ok(l);
+	ASSERT_OK_ZERO(pthread_create(&t, NULL, receive_serially, &r));
+	for (uint32_t i = 0; i < r.count; i++) {
+		struct psyne_channel *ch = open_ok(d);
+
+		ASSERT_OK(psyne_send(ch, &i, sizeof(i), i, 5000));
+		psyne_close(ch);
+	}
+	ASSERT_OK_ZERO(pthread_join(t, NULL));
+	ASSERT_EQ(r.error, 0);
+	ASSERT_EQ(r.got, r.count);
+	ASSERT_LE(r.pipes, r.count);
+	psyne_close(r.lc);
+}
+
 /* Garbage, truncated frames and silent connections: the listener stays up and serves. */
 TEST(hostile_peers)
 {

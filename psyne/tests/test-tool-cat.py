@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,31 @@ def receiver_ready(name, uri, *args, stdout=subprocess.PIPE):
     p = spawn("cat", uri, "--recv", *args, stdout=stdout)
     wait_channel(name, lambda ch: ch["consumers"] == 1)
     return p
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(uri):
+    """Whether `psyne stat` lists a listener on `uri` (tcp://HOST:PORT)."""
+    status, out, err = run("stat", "--json", uri + "?listen")
+    return status == 0 and any(h["role"] == "listener" for h in json.loads(out))
+
+
+@test
+def listener_serves_one_sender_after_another():
+    # tcp://...?listen is a server: spsc takes one sender at a time, and when one has gone
+    # the next is served. It used to stop after the first, and the next found no listener.
+    uri = "tcp://127.0.0.1:%d" % free_port()
+    recv = spawn("cat", uri + "?listen", "--recv", "--count=3")
+    wait_for("the listener", lambda: listening(uri))
+    for line in (b"a\n", b"b\n", b"c\n"):
+        status, out, err = run("cat", uri, stdin=line)
+        assert (status, out, err) == (0, b"", ""), (line, status, err)
+    assert finish(recv) == (0, b"a\nb\nc\n", "")
 
 
 @test

@@ -256,7 +256,8 @@ def watch_survives_the_channel_going():
 def network_handles_listed():
     port = free_port()
     address = "tcp://127.0.0.1:%d" % port
-    recv = spawn("cat", address + "?listen&capacity=64K&heartbeat=50", "--recv")
+    # A listener serves sender after sender: it stops after the five messages sent below.
+    recv = spawn("cat", address + "?listen&capacity=64K&heartbeat=50", "--recv", "--count=5")
     wait_net(address, lambda hs: len(hs) == 1, "the listener")
     send = spawn("cat", address + "?capacity=64K&heartbeat=50", "--send", stdin=subprocess.PIPE)
     feed(send, b"one\ntwo\nthree\n")
@@ -313,9 +314,10 @@ def network_handles_listed():
     assert (status, err) == (0, ""), (status, err)
 
     # Both gone: so are their pages.
+    feed(send, b"five\n")
     send.stdin.close()
     assert finish(send) == (0, b"", "")
-    assert finish(recv) == (0, b"one\ntwo\nthree\nfour\n", "")
+    assert finish(recv) == (0, b"one\ntwo\nthree\nfour\nfive\n", "")
     assert net_json(address) == []
     status, out, err = run("stat", address)
     assert (status, out, err) == (1, b"", "psyne: stat: No network handle on '%s'.\n" % address)

@@ -117,9 +117,11 @@ void verb_cat_help(void)
 	       "     --log-level=L   error, warning, info or debug\n"
 	       "\n"
 	       "Without --count, a receiver stops, with status 0, once every producer it had has\n"
-	       "closed or died and everything they sent was printed. With --count=N it waits for\n"
-	       "its N messages across producers that come and go, up to --timeout, and fails\n"
-	       "only when none can come any more: a dialer whose listener closed the session.\n"
+	       "closed or died and everything they sent was printed; on a listening stream\n"
+	       "(unix://, tcp://, tls:// with ?listen) it serves one sender after another\n"
+	       "instead, until --timeout or a signal. With --count=N it waits for its N messages\n"
+	       "across producers that come and go, up to --timeout, and fails only when none\n"
+	       "can come any more: a dialer whose listener closed the session.\n"
 	       "\n"
 	       "On either side, a dialer (unix://, tcp://, tls:// without ?listen) waits at most\n"
 	       "--timeout for its connection, unless its URI sets connect_timeout=.\n"
@@ -327,6 +329,14 @@ static bool uri_option(const char *uri, const char *key, char *buf, size_t size)
 static bool uri_is_stream(const char *uri)
 {
 	return startswith(uri, "unix://") || startswith(uri, "tcp://") || startswith(uri, "tls://");
+}
+
+/* unix://, tcp:// or tls:// with ?listen (listen=0 dials): a server, its senders come and go. */
+static bool uri_is_stream_listener(const char *uri)
+{
+	char v[8];
+
+	return uri_is_stream(uri) && uri_option(uri, "listen", v, sizeof(v)) && !streq(v, "0");
 }
 
 static void on_stop_signal(int sig)
@@ -849,8 +859,7 @@ static int flush_stdout(void)
  */
 static bool producers_can_return(const char *uri)
 {
-	return startswith(uri, "ipc://") ||
-	       (uri_is_stream(uri) && uri_option(uri, "listen", NULL, 0));
+	return startswith(uri, "ipc://") || uri_is_stream_listener(uri);
 }
 
 /*
@@ -897,10 +906,13 @@ static int receive_one(struct psyne_channel *ch, uint64_t deadline, bool wait_pr
 static int cat_recv(struct psyne_channel *ch, const char *uri)
 {
 	/*
-	 * With --count, the user wants that many messages: a producer that leaves before they
-	 * came is not the end while another may still join.
+	 * A listening stream is a server: a sender that leaves is not the end, the next one is
+	 * served as the first was (the listener says -EPIPE once per last sender gone). With
+	 * --count, the user wants that many messages: a producer that leaves before they came
+	 * is not the end while another may still join.
 	 */
-	bool wait_producers = arg_count > 0 && producers_can_return(uri);
+	bool wait_producers = uri_is_stream_listener(uri) ||
+			      (arg_count > 0 && producers_can_return(uri));
 	struct psyne_msg m;
 	uint64_t n;
 	int r;
