@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +248,23 @@ static void net_free(struct net_chan *c)
 	free(c);
 }
 
+/*
+ * Starts the I/O thread with every signal blocked: the application's signals go to its own
+ * threads, whose calls they interrupt, never to a thread of ours that would run a handler
+ * between two system calls the application cannot see.
+ */
+static int start_io_thread(struct net_chan *c)
+{
+	sigset_t all, old;
+	int r;
+
+	sigfillset(&all);
+	(void)pthread_sigmask(SIG_BLOCK, &all, &old);
+	r = -pthread_create(&c->io.thread, NULL, io_thread, c);
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
 int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri,
 		    struct psyne_channel **ret_channel)
 {
@@ -302,7 +320,7 @@ int psyne__net_open(const struct psyne_net_family *family, struct psyne_uri *uri
 		return r;
 	}
 	psyne__net_page_open(c, uri);
-	r = -pthread_create(&c->io.thread, NULL, io_thread, c);
+	r = start_io_thread(c);
 	if (r < 0) {
 		net_free(c);
 		return r;

@@ -1866,4 +1866,38 @@ TEST(link_cut_in_namespaces)
 	psyne_close(lc);
 }
 
+static volatile sig_atomic_t usr1_handled;
+
+static void on_usr1(int sig)
+{
+	usr1_handled = 1;
+}
+
+/*
+ * A handle's I/O thread never takes the application's signals: a signal the application
+ * blocks in its own threads stays pending, instead of running its handler on our thread.
+ */
+TEST(the_io_thread_takes_no_signal)
+{
+	struct sigaction sa = { .sa_handler = on_usr1 };
+	sigset_t usr1, pending;
+	struct psyne_channel *lc;
+	char l[128];
+
+	ASSERT_OK_ERRNO(sigaction(SIGUSR1, &sa, NULL));
+	snprintf(l, sizeof(l), "tcp://127.0.0.1:%u?listen", free_port());
+	lc = open_ok(l);
+	/* Blocked here after the open: a thread started with our mask would not have it. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	ASSERT_OK_ZERO(pthread_sigmask(SIG_BLOCK, &usr1, NULL));
+	ASSERT_OK_ERRNO(kill(getpid(), SIGUSR1));
+	/* A thread that could take it is woken by it at once: give it time to run. */
+	(void)usleep(100 * 1000);
+	ASSERT_EQ(usr1_handled, 0);
+	ASSERT_OK_ERRNO(sigpending(&pending));
+	ASSERT_EQ(sigismember(&pending, SIGUSR1), 1);
+	psyne_close(lc);
+}
+
 DEFINE_TEST_MAIN();
