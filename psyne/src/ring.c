@@ -51,7 +51,7 @@
 #include "ring.h"
 
 #define PSYNE_CHECK_NS (20ull * 1000 * 1000) /* peer liveness cadence while waiting */
-#define PSYNE_SPIN_MAX_NS (50ull * 1000)     /* the longest a waiter spins before sleeping */
+#define PSYNE_SPIN_MAX_NS (200ull * 1000)    /* the longest a waiter spins before sleeping */
 #define PSYNE_SPIN_MIN_NS (2ull * 1000)	     /* ... and the shortest, while spinning pays */
 #define PSYNE_SPIN_MAX_PAUSES 4u
 #define PSYNE_CPU_EVERY 256u /* a producer that never waits says where it runs this often */
@@ -467,7 +467,6 @@ static bool peer_alive(struct psyne_ring *r, uint32_t i, uint64_t w)
 
 static void advance_head(struct psyne_ring *r);
 static void adopt_consumer_side(struct psyne_ring *r);
-static unsigned allowed_cpus(void);
 static void say_cpu(struct psyne_ring *r);
 static void publish_head(struct psyne_ring *r, bool force);
 
@@ -557,10 +556,8 @@ static void update_peers(struct psyne_ring *r, bool check_alive)
 	    !(roles & PSYNE_ROLE_CONSUMER))
 		r->peers_gone = true;
 	r->epoch = epoch;
-	if (check_alive) {
+	if (check_alive)
 		r->next_check_ns = now_nsec(CLOCK_MONOTONIC) + PSYNE_CHECK_NS;
-		r->one_cpu = allowed_cpus() <= 1; /* affinity may have changed */
-	}
 }
 
 /* Cheap per-call look: only when membership changed since we last looked. */
@@ -642,7 +639,7 @@ int psyne__ring_join(struct psyne_ring *r, void *mem, uint64_t size, bool shared
 		.pid = pid,
 		.evict = cpu_can_evict(),
 		.spin_ns = PSYNE_SPIN_MAX_NS,
-		.one_cpu = allowed_cpus() <= 1,
+		.one_cpu = sysconf(_SC_NPROCESSORS_ONLN) <= 1,
 	};
 	for (uint32_t i = 0; i < PSYNE_RING_SLOTS; i++)
 		r->peers[i].pidfd = -EBADF;
@@ -732,26 +729,19 @@ static int ring_sleep(struct psyne_ring *r, _Atomic uint32_t *seq, uint32_t seen
  * every spin is time taken from it: the thing that helps is to let it run. A handle
  * therefore says in its slot on which CPU it runs (at each wait, and every PSYNE_CPU_EVERY
  * commits for a producer that never waits), and a waiter whose peers all last said "your
- * CPU", or whose process may use one CPU only, yields the CPU instead of spinning: the peer
+ * CPU", or that runs on a machine of one CPU, yields the CPU instead of spinning: the peer
  * runs at once, and when it answers and waits in turn, it yields back. A yield costs a
  * system call where sleeping costs three (the fence, the sleep, the other side's wake-up).
  * Either way the waiter spins for a budget that follows what spinning has earned: a wait
- * that ended while spinning raises it to a few times what it took, one that ended asleep
- * halves it, and every PSYNE_EXPLORE_EVERY-th wait tries the whole PSYNE_SPIN_MAX_NS, so
- * that a budget driven down while the peer was descheduled (more threads than CPUs) comes
- * back when it runs again. wait=spin (never sleep: for users who pin) and wait=block (never
- * spin) override it.
+ * that ended while spinning raises it to a few times what it took; one that ended asleep
+ * halves it, unless the whole wait was short enough to spin through (the peer was busy, not
+ * gone), which raises it to twice that; and every PSYNE_EXPLORE_EVERY-th wait tries the
+ * whole PSYNE_SPIN_MAX_NS, so that a budget driven down while the peer was descheduled (more
+ * threads than CPUs) comes back when it runs again. A pinned thread is no reason not to
+ * spin: its peer is pinned elsewhere or says it is on our CPU. wait=spin (never sleep: for
+ * users who pin) and wait=block (never spin) override it.
  */
 #define PSYNE_EXPLORE_EVERY 64u
-
-static unsigned allowed_cpus(void)
-{
-	cpu_set_t set;
-
-	if (sched_getaffinity(0, sizeof(set), &set) == 0)
-		return (unsigned)CPU_COUNT(&set);
-	return (unsigned)MAX(sysconf(_SC_NPROCESSORS_ONLN), 1L);
-}
 
 /* Notes in our slot the CPU we run on now, if it changed. */
 static void say_cpu(struct psyne_ring *r)
@@ -803,6 +793,18 @@ static void spin_done(struct psyne_ring *r, uint64_t spent, bool paid)
 		r->spin_ns = MIN(PSYNE_SPIN_MAX_NS, MAX(r->spin_ns, 4 * spent + PSYNE_SPIN_MIN_NS));
 	else
 		r->spin_ns = MAX(PSYNE_SPIN_MIN_NS, r->spin_ns / 2);
+}
+
+/*
+ * A wait that slept and got what it waited for after `waited` ns in all. When that is within
+ * what a spin may last, a longer spin would have paid (the peer was working, a 1 MiB copy,
+ * not gone): the next one gets twice as long.
+ */
+static void sleep_done(struct psyne_ring *r, uint64_t waited)
+{
+	if (r->wait_mode == PSYNE_WAIT_AUTO && waited <= PSYNE_SPIN_MAX_NS)
+		r->spin_ns =
+			MIN(PSYNE_SPIN_MAX_NS, MAX(r->spin_ns, 2 * waited + PSYNE_SPIN_MIN_NS));
 }
 
 /*
@@ -884,6 +886,7 @@ static int ring_wait(struct psyne_ring *r, struct psyne_ring_event *ev,
 		r->waiting = false;
 		if (ret != -EAGAIN) {
 			atomic_fetch_sub(&ev->waiters, 1);
+			sleep_done(r, now_nsec(CLOCK_MONOTONIC) - start);
 			return ret;
 		}
 		r->sleeps++;
@@ -892,8 +895,10 @@ static int ring_wait(struct psyne_ring *r, struct psyne_ring_event *ev,
 		if (ret < 0)
 			return ret;
 		ret = try(r, ctx);
-		if (ret != -EAGAIN)
+		if (ret != -EAGAIN) {
+			sleep_done(r, now_nsec(CLOCK_MONOTONIC) - start);
 			return ret;
+		}
 	}
 }
 

@@ -217,7 +217,7 @@ struct psyne_ring {
 	uint64_t spin_ns;	 /* auto: what the next wait may spin (spin_budget()) */
 	uint32_t waits;		 /* waits that could spin, counted for exploring */
 	uint32_t cpu;		 /* 1 + the CPU we last said we run on; 0: not said */
-	bool one_cpu;		 /* the process may run on one CPU only: spinning never pays */
+	bool one_cpu;		 /* the machine has one CPU: spinning never pays */
 	uint32_t n_others;	 /* slots of the other side, for their CPUs */
 	uint8_t others[PSYNE_RING_SLOTS];
 	uint64_t spins, yields; /* waits that spun, and that spun by yielding (for tests) */
