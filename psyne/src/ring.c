@@ -55,7 +55,8 @@
 #define PSYNE_SPIN_MIN_NS (2ull * 1000)	     /* ... and the shortest, while spinning pays */
 #define PSYNE_SPIN_MAX_PAUSES 4u
 #define PSYNE_CPU_EVERY 256u /* a producer that never waits says where it runs this often */
-#define PSYNE_HEAD_BATCH 16u /* a single consumer publishes head every capacity/16 bytes */
+#define PSYNE_REWIND_MIN (64u * 1024) /* records this large go to the start of a drained ring */
+#define PSYNE_HEAD_BATCH 16u	      /* a single consumer publishes head every capacity/16 bytes */
 #define PSYNE_LOCK_RETRY_NS (1000ull * 1000) /* sleep bound while the producer lock is busy */
 #define PSYNE_LINE 64u
 #define PSYNE_EVICT_BATCH 1024u /* a consumer hands released lines back this many bytes at once */
@@ -911,7 +912,11 @@ static int64_t rec_len(const struct psyne_ring *r, uint64_t pos, uint32_t kind, 
 	if (len < PSYNE_REC_HDR || len % PSYNE_REC_ALIGN != 0 || off + len > r->capacity ||
 	    len > limit - pos)
 		return -EPROTO;
-	if (kind == PSYNE_REC_WRAP ? off + len != r->capacity : len > r->capacity / 2)
+	/* A wrap record fills the ring to its end, and may be longer than any message (see
+	 * try_reserve_locked()); released, it still ends there. Any other is at most half. */
+	if (kind == PSYNE_REC_WRAP ? off + len != r->capacity :
+				     len > r->capacity / 2 && !(kind == PSYNE_REC_RELEASED &&
+								off + len == r->capacity))
 		return -EPROTO;
 	return len;
 }
@@ -1145,6 +1150,14 @@ static void write_reservation(struct psyne_ring *r, uint64_t t, uint64_t wrap, u
 	atomic_store_explicit(&r->hdr->tail, end, memory_order_release);
 }
 
+/* Whether every record before `t` was released: the ring holds nothing but our own. */
+static bool ring_is_drained(const struct psyne_ring *r, uint64_t t)
+{
+	if (!r->multi_consumer)
+		return atomic_load_explicit(&r->hdr->consumed, memory_order_acquire) == t;
+	return atomic_load_explicit(&r->hdr->head, memory_order_acquire) == t;
+}
+
 /*
  * A producer that left or died may have stopped anywhere in reserve or commit, and it
  * stores tail last: records it published can lie past tail, and the consumers may have read
@@ -1218,8 +1231,21 @@ static int try_reserve_locked(struct psyne_ring *r, struct reserve_ctx *c)
 
 	if (t % PSYNE_REC_ALIGN != 0)
 		return -EPROTO;
-	if (off + c->need > r->capacity)
+	/*
+	 * A large message into a ring that is drained goes to the ring's start: where the last
+	 * ones went, still in cache, instead of memory the ring has not touched for a lap (a
+	 * 1 MiB ping-pong walked 32 MiB of cold memory). A pool that hands out the chunk just
+	 * released does as much; the ring keeps its order and pays one wrap record. It must fit
+	 * below `off` with its end marker: the wrap record then leaves room for it in the count
+	 * of bytes in use, which stays below capacity.
+	 */
+	if (c->need >= PSYNE_REWIND_MIN && c->need + PSYNE_REC_HDR <= off &&
+	    ring_is_drained(r, t)) {
 		wrap = r->capacity - off;
+		r->head_cache = t;
+	} else if (off + c->need > r->capacity) {
+		wrap = r->capacity - off;
+	}
 	total = wrap + c->need;
 
 	if (t - r->head_cache + total + PSYNE_REC_HDR > r->capacity) {

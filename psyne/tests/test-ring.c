@@ -548,6 +548,69 @@ static void *evict_rings(uint32_t mode, struct psyne_ring *prod, struct psyne_ri
 	return mem;
 }
 
+/*
+ * A large message into a drained ring goes to the ring's start, where the last one was and
+ * whose memory is still in cache; one into a ring that still holds a message goes after it.
+ */
+TEST(large_messages_reuse_a_drained_ring_from_its_start)
+{
+	uint64_t cap = 1024 * 1024, size = psyne__ring_region_size(cap);
+	void *mem = aligned_alloc(4096, size);
+	struct psyne_ring prod, cons;
+	struct psyne_msg m, a, b;
+	void *slot[2] = { NULL, NULL };
+
+	ASSERT_NOT_NULL(mem);
+	memset(mem, 0, size);
+	ASSERT_OK(psyne__ring_format(mem, size, "rewind", PSYNE_MODE_SPSC, cap));
+	ASSERT_OK(psyne__ring_join(&prod, mem, size, false));
+	ASSERT_OK(psyne__ring_join(&cons, mem, size, false));
+
+	/*
+	 * One at a time: they take turns on the ring's first two places (a message cannot go
+	 * below the one before when it does not fit there with its end marker), 200 KB of
+	 * memory where they walked the whole MiB before.
+	 */
+	for (unsigned i = 0; i < 40; i++) {
+		ASSERT_OK(psyne__ring_reserve(&prod, 100000, 0, &m));
+		if (i < 2)
+			slot[i] = m.data;
+		ASSERT_TRUE(m.data == slot[i % 2]);
+		memset(m.data, (int)i, 100000);
+		ASSERT_OK(psyne__ring_commit(&prod, &m));
+		ASSERT_OK(psyne__ring_receive(&cons, 0, SIZE_MAX, &m));
+		ASSERT_TRUE(m.data == slot[i % 2]);
+		ASSERT_EQ(((uint8_t *)m.data)[99999], i);
+		psyne__ring_release(&cons, &m);
+	}
+	ASSERT_TRUE(slot[0] == cons.data + PSYNE_REC_HDR);
+	/*
+	 * Two in flight: the second goes after the first. It has to wait until the consumer
+	 * has taken the first: until then the wrap record that led to it fills the ring's end.
+	 */
+	ASSERT_OK(psyne__ring_reserve(&prod, 100000, 0, &a));
+	a.type = 1;
+	ASSERT_OK(psyne__ring_commit(&prod, &a));
+	ASSERT_ERROR(psyne__ring_reserve(&prod, 100000, 0, &b), EAGAIN);
+	ASSERT_OK(psyne__ring_receive(&cons, 0, SIZE_MAX, &m));
+	ASSERT_EQ(m.type, 1u);
+	ASSERT_OK(psyne__ring_reserve(&prod, 100000, 0, &b));
+	ASSERT_TRUE((uint8_t *)b.data == (uint8_t *)m.data + 100016);
+	b.type = 2;
+	ASSERT_OK(psyne__ring_commit(&prod, &b));
+	psyne__ring_release(&cons, &m);
+	ASSERT_OK(psyne__ring_receive(&cons, 0, SIZE_MAX, &m));
+	ASSERT_EQ(m.type, 2u);
+	psyne__ring_release(&cons, &m);
+	/* Small ones never jump. */
+	ASSERT_OK(psyne__ring_reserve(&prod, 64, 0, &a));
+	ASSERT_TRUE((uint8_t *)a.data > (uint8_t *)b.data);
+	psyne__ring_cancel(&prod, &a);
+	psyne__ring_leave(&prod);
+	psyne__ring_leave(&cons);
+	free(mem);
+}
+
 TEST(released_lines_are_handed_back)
 {
 	struct psyne_ring prod, cons;
